@@ -1,0 +1,394 @@
+/**
+ * The typed configuration of the edge: one platform (VPC + EKS) per account/region, and the
+ * environments that run on it (prod, an optional staging, any number of dev-<name>).
+ *
+ * The raw config lives in cdk.json under the context key "edge" (see `bin/app.ts`); every field
+ * not given takes the default documented here, and `resolveConfig` rejects a bad value at synth
+ * time with a message that names the field and what is allowed.
+ */
+
+/** Let's Encrypt production directory: the default for prod and staging. */
+export const LETS_ENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
+/** Let's Encrypt staging directory: the default for dev environments (untrusted certificates, generous limits). */
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
+
+/**
+ * Kubernetes versions this app can create, each with the kubectl version its kubectl layer
+ * bundles. kubectl is supported only within one minor of the API server, so the layer must match.
+ * EKS stopped creating 1.29 clusters when its extended support ended (2026-03-23).
+ */
+export const SUPPORTED_KUBERNETES_VERSIONS = ['1.35', '1.36'] as const;
+export type KubernetesVersion = (typeof SUPPORTED_KUBERNETES_VERSIONS)[number];
+
+/** Private key types dehydrated can generate for certificates. */
+export const KEY_ALGORITHMS = ['prime256v1', 'secp384r1', 'rsa2048', 'rsa4096'] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+
+export const REDIS_MODES = ['elasticache', 'in-cluster'] as const;
+/** Where certificates are stored: ElastiCache (Valkey) or a Redis StatefulSet in the namespace. */
+export type RedisMode = (typeof REDIS_MODES)[number];
+
+export type EnvironmentKind = 'prod' | 'staging' | 'dev';
+
+/** The shared platform: one VPC and one EKS cluster per account/region. */
+export interface PlatformConfig {
+  /** AWS account ID, 12 digits. Required: synth needs no credentials to know it. */
+  readonly account: string;
+  /** AWS region, e.g. "eu-west-1". Required. */
+  readonly region: string;
+  /** Availability zones of the region to use, explicit so synth makes no lookup. Exactly 3. Required. */
+  readonly availabilityZones: string[];
+  /** Name of the EKS cluster. @default "edge" */
+  readonly clusterName?: string;
+  /** CIDR of the VPC. @default "10.40.0.0/16" */
+  readonly vpcCidr?: string;
+  /** Kubernetes version of the cluster; the kubectl layer is chosen to match. @default "1.35" */
+  readonly kubernetesVersion?: string;
+  /** EC2 instance types of the managed node group, all of one CPU architecture. @default ["m6i.large"] */
+  readonly nodeInstanceTypes?: string[];
+  /** Minimum number of nodes. @default 3 (one per AZ) */
+  readonly nodeMinSize?: number;
+  /** Desired number of nodes at creation. @default 3 */
+  readonly nodeDesiredSize?: number;
+  /** Maximum number of nodes. @default 6 */
+  readonly nodeMaxSize?: number;
+  /**
+   * CIDRs allowed to reach the public Kubernetes API endpoint. An empty list makes the endpoint
+   * private (reachable from the VPC only). 0.0.0.0/0 is refused.
+   * @default [] (private endpoint)
+   */
+  readonly apiAllowedCidrs?: string[];
+}
+
+/** One environment: a namespace on the cluster, its own NLB, its own certificate store. */
+export interface EnvironmentConfig {
+  /** "prod", "staging" or "dev-<label>" (a DNS label). Also the Kubernetes namespace. Required. */
+  readonly name: string;
+  /** The product's domain-check endpoint: GET <url>?domain=<name> answers 200 (ours) or 404. https. Required. */
+  readonly domainCheckUrl: string;
+  /** The product's origin that requests are proxied to, Host preserved. https. Required. */
+  readonly originUrl: string;
+  /** Contact email registered with the ACME account. Required. */
+  readonly contactEmail: string;
+  /** Our own hostnames (e.g. the CNAME target customers point at): never issued for. @default [] */
+  readonly edgeHostnames?: string[];
+  /** ACME directory URL, https only. @default Let's Encrypt production for prod/staging, staging for dev */
+  readonly acmeDirectory?: string;
+  /** Key type of issued certificates. @default "prime256v1" (ECDSA P-256) */
+  readonly keyAlgorithm?: string;
+  /** Minimum number of edge pods. @default 3 for prod, 2 for staging, 1 for dev; prod needs at least 2 */
+  readonly replicas?: number;
+  /** Maximum number of edge pods the autoscaler may run. @default 3 x replicas */
+  readonly maxReplicas?: number;
+  /** Expected number of customer domains: sizes the certificate cache. @default 10000 for prod/staging, 100 for dev */
+  readonly expectedDomains?: number;
+  /** Certificate store. @default "elasticache" for prod/staging, "in-cluster" for dev; prod must use elasticache */
+  readonly redisMode?: string;
+  /** ElastiCache node type (elasticache mode). @default "cache.m7g.large" */
+  readonly redisNodeType?: string;
+  /** ElastiCache nodes: one primary plus replicas, in different AZs (elasticache mode). At least 2. @default 2 */
+  readonly redisNodes?: number;
+  /** One Elastic IP per AZ on the NLB, so apex domains can use A records. @default true for prod/staging, false for dev */
+  readonly staticIps?: boolean;
+}
+
+/** The raw config as written in cdk.json (context key "edge"). */
+export interface EdgeAppConfig {
+  readonly platform: PlatformConfig;
+  readonly environments: EnvironmentConfig[];
+}
+
+/** The platform config with every default applied. */
+export interface ResolvedPlatformConfig extends Required<PlatformConfig> {
+  readonly kubernetesVersion: KubernetesVersion;
+  /** CPU architecture of the node instance types (and so of the edge image). */
+  readonly nodeArchitecture: 'x86_64' | 'arm64';
+}
+
+/** An environment config with every default applied. */
+export interface ResolvedEnvironmentConfig extends Required<EnvironmentConfig> {
+  readonly kind: EnvironmentKind;
+  readonly keyAlgorithm: KeyAlgorithm;
+  readonly redisMode: RedisMode;
+}
+
+export interface ResolvedAppConfig {
+  readonly platform: ResolvedPlatformConfig;
+  readonly environments: ResolvedEnvironmentConfig[];
+}
+
+/** Thrown when the config is invalid; lists every problem, each naming its field. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid edge config (cdk.json context "edge"):\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+const INSTANCE_TYPE = /^([a-z]+)(\d+)([a-z-]*)\.(\d*[a-z]+)$/;
+/** A dev environment's name: "dev-" plus a label, short enough for the stack and NLB names built from it. */
+const DEV_NAME = /^dev-[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/;
+
+/** Defaults that depend on the kind of environment; every other default is inline in resolveConfig. */
+const KIND_DEFAULTS: Record<EnvironmentKind, {
+  acmeDirectory: string; replicas: number; expectedDomains: number; redisMode: RedisMode; staticIps: boolean;
+}> = {
+  prod: { acmeDirectory: LETS_ENCRYPT_PRODUCTION, replicas: 3, expectedDomains: 10000, redisMode: 'elasticache', staticIps: true },
+  staging: { acmeDirectory: LETS_ENCRYPT_PRODUCTION, replicas: 2, expectedDomains: 10000, redisMode: 'elasticache', staticIps: true },
+  dev: { acmeDirectory: LETS_ENCRYPT_STAGING, replicas: 1, expectedDomains: 100, redisMode: 'in-cluster', staticIps: false },
+};
+
+/** Collects problems while reading one object; each problem is prefixed with its field path. */
+class Checker {
+  readonly problems: string[] = [];
+
+  constructor(private readonly raw: Record<string, unknown>, private readonly path: string) {}
+
+  fail(field: string, message: string): void {
+    this.problems.push(`${this.path}.${field}: ${message}`);
+  }
+
+  private value(field: string): unknown {
+    return this.raw[field];
+  }
+
+  string(field: string, fallback?: string): string {
+    const value = this.value(field);
+    if (value === undefined && fallback !== undefined) return fallback;
+    if (typeof value !== 'string' || value.length === 0) {
+      this.fail(field, `must be a non-empty string, got ${describe(value)}`);
+      return fallback ?? '';
+    }
+    return value;
+  }
+
+  oneOf<T extends string>(field: string, allowed: readonly T[], fallback: T): T {
+    const value = this.string(field, fallback);
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.fail(field, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got "${value}"`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  integer(field: string, fallback: number, min: number, max: number): number {
+    const value = this.value(field);
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      this.fail(field, `must be a whole number from ${min} to ${max}, got ${describe(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(field: string, fallback: boolean): boolean {
+    const value = this.value(field);
+    if (value === undefined) return fallback;
+    if (typeof value !== 'boolean') {
+      this.fail(field, `must be true or false, got ${describe(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  strings(field: string, fallback?: string[]): string[] {
+    const value = this.value(field);
+    if (value === undefined && fallback !== undefined) return fallback;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+      this.fail(field, `must be a list of strings, got ${describe(value)}`);
+      return fallback ?? [];
+    }
+    return value as string[];
+  }
+
+  httpsUrl(field: string, fallback?: string): string {
+    const value = this.string(field, fallback);
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      this.fail(field, `must be an https:// URL, got "${value}"`);
+      return value;
+    }
+    if (url.protocol !== 'https:') this.fail(field, `must be an https:// URL (plain http is refused), got "${value}"`);
+    else if (url.username || url.password) this.fail(field, 'must not carry credentials in the URL');
+    return value;
+  }
+}
+
+function describe(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The CPU architecture of an EC2 instance type: Graviton families carry a "g" after the generation (m7g, c7gn, t4g). */
+export function instanceArchitecture(instanceType: string): 'x86_64' | 'arm64' | undefined {
+  const match = INSTANCE_TYPE.exec(instanceType);
+  if (!match) return undefined;
+  return match[3].startsWith('g') ? 'arm64' : 'x86_64';
+}
+
+function checkCidr(checker: Checker, field: string, cidr: string): void {
+  const match = CIDR.exec(cidr);
+  if (!match || match.slice(1, 5).some((octet) => Number(octet) > 255) || Number(match[5]) > 32) {
+    checker.fail(field, `must be an IPv4 CIDR such as "203.0.113.0/24", got "${cidr}"`);
+  }
+}
+
+function resolvePlatform(raw: unknown): { config: ResolvedPlatformConfig; problems: string[] } {
+  const c = new Checker(isObject(raw) ? raw : {}, 'platform');
+  if (!isObject(raw)) c.problems.push('platform: must be an object with account, region and availabilityZones');
+
+  const account = c.string('account');
+  if (account && !/^\d{12}$/.test(account)) c.fail('account', `must be a 12-digit AWS account ID, got "${account}"`);
+  const region = c.string('region');
+  if (region && !/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(region)) c.fail('region', `must be an AWS region such as "eu-west-1", got "${region}"`);
+  const availabilityZones = c.strings('availabilityZones');
+  if (availabilityZones.length !== 3) {
+    c.fail('availabilityZones', `must list exactly 3 zones of the region, got ${availabilityZones.length}`);
+  }
+  for (const az of availabilityZones) {
+    if (!az.startsWith(region) || !/^[a-z]$/.test(az.slice(region.length))) {
+      c.fail('availabilityZones', `"${az}" is not a zone of region "${region}" (expected e.g. "${region}a")`);
+    }
+  }
+  if (new Set(availabilityZones).size !== availabilityZones.length) c.fail('availabilityZones', 'must not repeat a zone');
+
+  const clusterName = c.string('clusterName', 'edge');
+  if (!/^[a-zA-Z][a-zA-Z0-9-]{0,99}$/.test(clusterName)) c.fail('clusterName', `must start with a letter and hold only letters, digits and "-", got "${clusterName}"`);
+  const vpcCidr = c.string('vpcCidr', '10.40.0.0/16');
+  checkCidr(c, 'vpcCidr', vpcCidr);
+
+  const kubernetesVersion = c.string('kubernetesVersion', '1.35');
+  if (!(SUPPORTED_KUBERNETES_VERSIONS as readonly string[]).includes(kubernetesVersion)) {
+    const why = /^1\.(2\d|3[0-4])$/.test(kubernetesVersion)
+      ? ' (EKS no longer creates it in standard support; 1.29 cannot be created at all since 2026-03-23)'
+      : '';
+    c.fail('kubernetesVersion', `must be one of ${SUPPORTED_KUBERNETES_VERSIONS.map((v) => `"${v}"`).join(', ')} (the versions with a matching kubectl layer), got "${kubernetesVersion}"${why}`);
+  }
+
+  const nodeInstanceTypes = c.strings('nodeInstanceTypes', ['m6i.large']);
+  if (nodeInstanceTypes.length === 0) c.fail('nodeInstanceTypes', 'must list at least one instance type');
+  const architectures = new Set<string>();
+  for (const type of nodeInstanceTypes) {
+    const arch = instanceArchitecture(type);
+    if (!arch) c.fail('nodeInstanceTypes', `"${type}" is not an EC2 instance type such as "m6i.large"`);
+    else architectures.add(arch);
+  }
+  if (architectures.size > 1) c.fail('nodeInstanceTypes', 'must all be of one CPU architecture (x86_64 or arm64/Graviton), the edge image is built for one');
+
+  const nodeMinSize = c.integer('nodeMinSize', 3, 1, 100);
+  const nodeDesiredSize = c.integer('nodeDesiredSize', Math.max(3, nodeMinSize), 1, 100);
+  const nodeMaxSize = c.integer('nodeMaxSize', Math.max(6, nodeDesiredSize), 1, 100);
+  if (!(nodeMinSize <= nodeDesiredSize && nodeDesiredSize <= nodeMaxSize)) {
+    c.fail('nodeDesiredSize', `must satisfy nodeMinSize <= nodeDesiredSize <= nodeMaxSize, got ${nodeMinSize} <= ${nodeDesiredSize} <= ${nodeMaxSize}`);
+  }
+
+  const apiAllowedCidrs = c.strings('apiAllowedCidrs', []);
+  for (const cidr of apiAllowedCidrs) {
+    checkCidr(c, 'apiAllowedCidrs', cidr);
+    if (cidr.endsWith('/0')) c.fail('apiAllowedCidrs', `"${cidr}" opens the Kubernetes API to the whole internet; list your CI and office ranges, or [] for a private endpoint`);
+  }
+
+  return {
+    problems: c.problems,
+    config: {
+      account, region, availabilityZones, clusterName, vpcCidr,
+      kubernetesVersion: kubernetesVersion as KubernetesVersion,
+      nodeInstanceTypes, nodeMinSize, nodeDesiredSize, nodeMaxSize, apiAllowedCidrs,
+      nodeArchitecture: architectures.has('arm64') ? 'arm64' : 'x86_64',
+    },
+  };
+}
+
+/** The kind of environment a name denotes, or undefined when the name is not allowed. */
+export function environmentKind(name: string): EnvironmentKind | undefined {
+  if (name === 'prod' || name === 'staging') return name;
+  if (DEV_NAME.test(name)) return 'dev';
+  return undefined;
+}
+
+function resolveEnvironment(raw: unknown, index: number): { config: ResolvedEnvironmentConfig; problems: string[] } {
+  const c = new Checker(isObject(raw) ? raw : {}, `environments[${index}]`);
+  if (!isObject(raw)) c.problems.push(`environments[${index}]: must be an object`);
+
+  const name = c.string('name', '');
+  const kind = environmentKind(name);
+  if (!kind) {
+    c.fail('name', `must be "prod", "staging" or "dev-<label>" where <label> is a lower-case DNS label of at most 20 characters (a-z, 0-9, "-"), got "${name}"`);
+  }
+  const defaults = KIND_DEFAULTS[kind ?? 'dev'];
+
+  const domainCheckUrl = c.httpsUrl('domainCheckUrl');
+  const originUrl = c.httpsUrl('originUrl');
+  const contactEmail = c.string('contactEmail');
+  if (contactEmail && !EMAIL.test(contactEmail)) c.fail('contactEmail', `must be an email address, got "${contactEmail}"`);
+  const edgeHostnames = c.strings('edgeHostnames', []).map((h) => h.toLowerCase());
+  for (const host of edgeHostnames) {
+    if (!HOSTNAME.test(host)) c.fail('edgeHostnames', `"${host}" is not a hostname`);
+  }
+  const acmeDirectory = c.httpsUrl('acmeDirectory', defaults.acmeDirectory);
+  const keyAlgorithm = c.oneOf('keyAlgorithm', KEY_ALGORITHMS, 'prime256v1');
+
+  const replicas = c.integer('replicas', defaults.replicas, 1, 100);
+  if (kind === 'prod' && replicas < 2) {
+    c.fail('replicas', `prod needs at least 2 (so losing a node or a zone does not take the edge down), got ${replicas}`);
+  }
+  const maxReplicas = c.integer('maxReplicas', replicas * 3, replicas, 300);
+  const expectedDomains = c.integer('expectedDomains', defaults.expectedDomains, 1, 10_000_000);
+
+  const redisMode = c.oneOf('redisMode', REDIS_MODES, defaults.redisMode);
+  if (kind === 'prod' && redisMode !== 'elasticache') {
+    c.fail('redisMode', 'prod must use "elasticache" (Multi-AZ, encrypted, snapshotted); "in-cluster" is for dev');
+  }
+  const redisNodeType = c.string('redisNodeType', 'cache.m7g.large');
+  if (!/^cache\.[a-z0-9]+\.[a-z0-9]+$/.test(redisNodeType)) c.fail('redisNodeType', `must be an ElastiCache node type such as "cache.m7g.large", got "${redisNodeType}"`);
+  const redisNodes = c.integer('redisNodes', 2, 2, 6);
+  const staticIps = c.boolean('staticIps', defaults.staticIps);
+
+  return {
+    problems: c.problems,
+    config: {
+      name, kind: kind ?? 'dev', domainCheckUrl, originUrl, contactEmail, edgeHostnames, acmeDirectory,
+      keyAlgorithm, replicas, maxReplicas, expectedDomains, redisMode, redisNodeType, redisNodes, staticIps,
+    },
+  };
+}
+
+/**
+ * Validates the raw config and applies every default.
+ * @throws ConfigError listing every problem found, each naming its field
+ */
+export function resolveConfig(raw: unknown): ResolvedAppConfig {
+  if (!isObject(raw)) {
+    throw new ConfigError(['edge: missing; cdk.json must have a context key "edge" with "platform" and "environments"']);
+  }
+  const platform = resolvePlatform(raw.platform);
+  const problems = [...platform.problems];
+
+  const rawEnvironments = Array.isArray(raw.environments) ? raw.environments : [];
+  if (!Array.isArray(raw.environments) || rawEnvironments.length === 0) {
+    problems.push('environments: must be a non-empty list of environments');
+  }
+  const environments = rawEnvironments.map((env, i) => {
+    const resolved = resolveEnvironment(env, i);
+    problems.push(...resolved.problems);
+    return resolved.config;
+  });
+
+  const seen = new Set<string>();
+  environments.forEach((env, i) => {
+    if (seen.has(env.name)) problems.push(`environments[${i}].name: "${env.name}" appears twice; names must be unique`);
+    seen.add(env.name);
+  });
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { platform: platform.config, environments };
+}
