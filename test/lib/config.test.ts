@@ -1,0 +1,126 @@
+import { ConfigError, instanceArchitecture, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, resolveConfig } from '../../lib/config';
+import { defaultRawConfig } from '../helpers';
+
+/** Resolves a config changed by `edit` and returns the problems it was rejected with. */
+function problemsOf(edit: (raw: any) => void): string[] {
+  const raw = defaultRawConfig();
+  edit(raw);
+  try {
+    resolveConfig(raw);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('resolveConfig defaults', () => {
+  const config = resolveConfig(defaultRawConfig());
+  const prod = config.environments.find((e) => e.name === 'prod')!;
+  const dev = config.environments.find((e) => e.name === 'dev-example')!;
+
+  test('the default config holds prod and one example dev environment', () => {
+    expect(config.environments.map((e) => e.name)).toEqual(['prod', 'dev-example']);
+  });
+
+  test('platform defaults', () => {
+    expect(config.platform).toMatchObject({
+      kubernetesVersion: '1.35', clusterName: 'edge', vpcCidr: '10.40.0.0/16', nodeArchitecture: 'x86_64',
+      nodeMinSize: 3, nodeDesiredSize: 3, nodeMaxSize: 6,
+    });
+  });
+
+  test('prod: Let\'s Encrypt production, ElastiCache, static IPs, 3 replicas, ECDSA P-256', () => {
+    expect(prod).toMatchObject({
+      kind: 'prod', acmeDirectory: LETS_ENCRYPT_PRODUCTION, redisMode: 'elasticache', staticIps: true,
+      replicas: 3, maxReplicas: 9, expectedDomains: 10000, keyAlgorithm: 'prime256v1', redisNodes: 2,
+    });
+  });
+
+  test('dev: Let\'s Encrypt staging, in-cluster Redis, no static IPs, 1 replica', () => {
+    expect(dev).toMatchObject({
+      kind: 'dev', acmeDirectory: LETS_ENCRYPT_STAGING, redisMode: 'in-cluster', staticIps: false, replicas: 1, expectedDomains: 100,
+    });
+  });
+
+  test('staging is optional and defaults like prod but with 2 replicas', () => {
+    const raw = defaultRawConfig();
+    raw.environments.push({ ...raw.environments[0], name: 'staging' });
+    const staging = resolveConfig(raw).environments.find((e) => e.name === 'staging')!;
+    expect(staging).toMatchObject({ kind: 'staging', acmeDirectory: LETS_ENCRYPT_PRODUCTION, redisMode: 'elasticache', replicas: 2 });
+  });
+
+  test('edge hostnames are lower-cased', () => {
+    const raw = defaultRawConfig();
+    raw.environments[0].edgeHostnames = ['Edge.Example.COM'];
+    expect(resolveConfig(raw).environments[0].edgeHostnames).toEqual(['edge.example.com']);
+  });
+
+  test('Graviton instance types give an arm64 node group', () => {
+    const raw = defaultRawConfig();
+    raw.platform.nodeInstanceTypes = ['m7g.large', 'c7g.xlarge'];
+    expect(resolveConfig(raw).platform.nodeArchitecture).toBe('arm64');
+    expect(instanceArchitecture('t4g.small')).toBe('arm64');
+    expect(instanceArchitecture('m6i.large')).toBe('x86_64');
+    expect(instanceArchitecture('c6gn.large')).toBe('arm64');
+  });
+});
+
+describe('resolveConfig rejects, naming the field and what is allowed', () => {
+  test.each<[string, (raw: any) => void, string | RegExp]>([
+    ['missing account', (r) => { delete r.platform.account; }, 'platform.account: must be a non-empty string, got nothing'],
+    ['short account', (r) => { r.platform.account = '1234'; }, 'platform.account: must be a 12-digit AWS account ID, got "1234"'],
+    ['bad region', (r) => { r.platform.region = 'europe'; }, 'platform.region: must be an AWS region such as "eu-west-1", got "europe"'],
+    ['two zones', (r) => { r.platform.availabilityZones = ['eu-west-1a', 'eu-west-1b']; }, 'platform.availabilityZones: must list exactly 3 zones of the region, got 2'],
+    ['zone of another region', (r) => { r.platform.availabilityZones[2] = 'us-east-1a'; }, 'platform.availabilityZones: "us-east-1a" is not a zone of region "eu-west-1" (expected e.g. "eu-west-1a")'],
+    ['repeated zone', (r) => { r.platform.availabilityZones[2] = 'eu-west-1a'; }, 'platform.availabilityZones: must not repeat a zone'],
+    ['Kubernetes 1.29', (r) => { r.platform.kubernetesVersion = '1.29'; }, /platform\.kubernetesVersion: must be one of "1\.35", "1\.36" .*got "1\.29".*1\.29 cannot be created at all since 2026-03-23/],
+    ['unknown version', (r) => { r.platform.kubernetesVersion = '2.0'; }, 'platform.kubernetesVersion: must be one of "1.35", "1.36" (the versions with a matching kubectl layer), got "2.0"'],
+    ['unknown instance type', (r) => { r.platform.nodeInstanceTypes = ['large']; }, 'platform.nodeInstanceTypes: "large" is not an EC2 instance type such as "m6i.large"'],
+    ['mixed architectures', (r) => { r.platform.nodeInstanceTypes = ['m6i.large', 'm7g.large']; }, /platform\.nodeInstanceTypes: must all be of one CPU architecture/],
+    ['min above max', (r) => { r.platform.nodeMinSize = 5; r.platform.nodeMaxSize = 4; r.platform.nodeDesiredSize = 5; }, 'platform.nodeDesiredSize: must satisfy nodeMinSize <= nodeDesiredSize <= nodeMaxSize, got 5 <= 5 <= 4'],
+    ['fractional node count', (r) => { r.platform.nodeMinSize = 2.5; }, 'platform.nodeMinSize: must be a whole number from 1 to 100, got 2.5'],
+    ['API open to the world', (r) => { r.platform.apiAllowedCidrs = ['0.0.0.0/0']; }, /platform\.apiAllowedCidrs: "0\.0\.0\.0\/0" opens the Kubernetes API to the whole internet/],
+    ['bad CIDR', (r) => { r.platform.apiAllowedCidrs = ['10.0.0.300/24']; }, 'platform.apiAllowedCidrs: must be an IPv4 CIDR such as "203.0.113.0/24", got "10.0.0.300/24"'],
+    ['bad VPC CIDR', (r) => { r.platform.vpcCidr = '10.40.0.0'; }, 'platform.vpcCidr: must be an IPv4 CIDR such as "203.0.113.0/24", got "10.40.0.0"'],
+    ['no environments', (r) => { r.environments = []; }, 'environments: must be a non-empty list of environments'],
+    ['unknown environment name', (r) => { r.environments[0].name = 'production'; }, /environments\[0\]\.name: must be "prod", "staging" or "dev-<label>".*got "production"/],
+    ['dev name not a DNS label', (r) => { r.environments[1].name = 'dev-Alice_1'; }, /environments\[1\]\.name: .*got "dev-Alice_1"/],
+    ['dev name too long', (r) => { r.environments[1].name = `dev-${'a'.repeat(21)}`; }, /environments\[1\]\.name: .*at most 20 characters/],
+    ['duplicate environment', (r) => { r.environments[1].name = 'prod'; }, 'environments[1].name: "prod" appears twice; names must be unique'],
+    ['domain-check URL not a URL', (r) => { r.environments[0].domainCheckUrl = 'not a url'; }, 'environments[0].domainCheckUrl: must be an https:// URL, got "not a url"'],
+    ['http origin', (r) => { r.environments[0].originUrl = 'http://app.example.com'; }, 'environments[0].originUrl: must be an https:// URL (plain http is refused), got "http://app.example.com"'],
+    ['http ACME directory', (r) => { r.environments[0].acmeDirectory = 'http://acme.example.com/directory'; }, 'environments[0].acmeDirectory: must be an https:// URL (plain http is refused), got "http://acme.example.com/directory"'],
+    ['credentials in a URL', (r) => { r.environments[0].domainCheckUrl = 'https://user:pw@app.example.com/check'; }, 'environments[0].domainCheckUrl: must not carry credentials in the URL'],
+    ['bad email', (r) => { r.environments[0].contactEmail = 'tls-admin'; }, 'environments[0].contactEmail: must be an email address, got "tls-admin"'],
+    ['bad edge hostname', (r) => { r.environments[0].edgeHostnames = ['-bad-.example.com']; }, 'environments[0].edgeHostnames: "-bad-.example.com" is not a hostname'],
+    ['prod with one replica', (r) => { r.environments[0].replicas = 1; }, 'environments[0].replicas: prod needs at least 2 (so losing a node or a zone does not take the edge down), got 1'],
+    ['zero replicas', (r) => { r.environments[1].replicas = 0; }, 'environments[1].replicas: must be a whole number from 1 to 100, got 0'],
+    ['max below min replicas', (r) => { r.environments[0].maxReplicas = 2; }, 'environments[0].maxReplicas: must be a whole number from 3 to 300, got 2'],
+    ['unknown key algorithm', (r) => { r.environments[0].keyAlgorithm = 'ed25519'; }, 'environments[0].keyAlgorithm: must be one of "prime256v1", "secp384r1", "rsa2048", "rsa4096", got "ed25519"'],
+    ['unknown redis mode', (r) => { r.environments[1].redisMode = 'memcached'; }, 'environments[1].redisMode: must be one of "elasticache", "in-cluster", got "memcached"'],
+    ['prod on in-cluster Redis', (r) => { r.environments[0].redisMode = 'in-cluster'; }, /environments\[0\]\.redisMode: prod must use "elasticache"/],
+    ['one ElastiCache node', (r) => { r.environments[0].redisNodes = 1; }, 'environments[0].redisNodes: must be a whole number from 2 to 6, got 1'],
+    ['bad node type', (r) => { r.environments[0].redisNodeType = 'm7g.large'; }, 'environments[0].redisNodeType: must be an ElastiCache node type such as "cache.m7g.large", got "m7g.large"'],
+    ['staticIps not boolean', (r) => { r.environments[0].staticIps = 'yes'; }, 'environments[0].staticIps: must be true or false, got "yes"'],
+    ['expectedDomains zero', (r) => { r.environments[0].expectedDomains = 0; }, 'environments[0].expectedDomains: must be a whole number from 1 to 10000000, got 0'],
+  ])('%s', (_name, edit, expected) => {
+    const problems = problemsOf(edit);
+    if (typeof expected === 'string') expect(problems).toContain(expected);
+    else expect(problems.some((p) => expected.test(p))).toBe(true);
+  });
+
+  test('reports every problem at once', () => {
+    const problems = problemsOf((r) => { r.platform.account = 'x'; r.environments[0].originUrl = 'http://a'; });
+    expect(problems).toHaveLength(2);
+  });
+
+  test('a missing "edge" context is explained', () => {
+    expect(() => resolveConfig(undefined)).toThrow(/cdk.json must have a context key "edge"/);
+  });
+
+  test('the error message lists each problem on its own line', () => {
+    expect(() => resolveConfig({ ...defaultRawConfig(), environments: [] })).toThrow(
+      'Invalid edge config (cdk.json context "edge"):\n  - environments: must be a non-empty list of environments');
+  });
+});
