@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// npm run edge:local: the whole edge on this machine (see README, "Local edge").
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { findAutoSslTree } from './local-edge/auto-ssl-tree';
+import { LocalEdge } from './local-edge/local-edge';
+
+async function main(): Promise<void> {
+  const { tree, reason } = findAutoSslTree();
+  if (!tree) {
+    console.error(`edge:local needs lua-resty-auto-ssl: ${reason}`);
+    process.exit(2);
+  }
+  const workDir = process.env.EDGE_LOCAL_DIR ?? path.join(os.tmpdir(), `edge-local-${process.pid}`);
+  const allowed = (process.env.EDGE_LOCAL_ALLOW ?? 'proposals.fancycorp.test').split(',').filter(Boolean);
+  const edge = await LocalEdge.start({
+    workDir,
+    autoSslTree: tree,
+    ports: { http: Number(process.env.EDGE_LOCAL_HTTP_PORT ?? 8080), https: Number(process.env.EDGE_LOCAL_HTTPS_PORT ?? 8443) },
+    allowedDomains: allowed,
+  });
+
+  const name = allowed[0] ?? 'proposals.fancycorp.test';
+  console.log(`
+Local edge running (files in ${workDir}):
+  load balancer (PROXY protocol, like the NLB)  http://127.0.0.1:${edge.http.port}  https://127.0.0.1:${edge.https.port}
+  nginx instances                               ${edge.instances.map((i) => `${i.name}: https ${i.profile.instance.httpsPort}, status http://127.0.0.1:${i.profile.instance.statusPort}/metrics`).join('; ')}
+  redis                                         127.0.0.1:${edge.redis.port}  (keys "local:*")
+  pebble (ACME)                                 ${edge.pebble.directoryUrl}
+  domain check (allows ${allowed.join(', ') || 'nothing'})  ${edge.domainCheck.url}?domain=<name>
+
+Try it: the first request gets a certificate issued during the handshake (a few seconds),
+the next ones are served from the cache:
+
+  curl --resolve ${name}:${edge.https.port}:127.0.0.1 --cacert ${edge.issuingChainFile} https://${name}:${edge.https.port}/
+
+A name the domain check does not allow gets the self-signed fallback certificate (curl fails to verify it):
+
+  curl --resolve not-ours.test:${edge.https.port}:127.0.0.1 --cacert ${edge.issuingChainFile} https://not-ours.test:${edge.https.port}/
+
+Allow more names when starting: EDGE_LOCAL_ALLOW=a.test,b.test npm run edge:local
+
+Ctrl-C stops everything.`);
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nStopping the local edge...');
+    await edge.stop();
+    console.log('Stopped.');
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error) => {
+  console.error(`edge:local failed: ${error.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,30 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+
+/** lua-resty-auto-ssl 0.13.1 and its Lua dependencies, as a luarocks-style tree. */
+export interface AutoSslTree {
+  readonly root: string;
+}
+
+/**
+ * Finds the tree named by $AUTO_SSL_TREE: `$AUTO_SSL_TREE/share/lua/5.1/resty/auto-ssl.lua`
+ * beside `$AUTO_SSL_TREE/bin/resty-auto-ssl/` (auto-ssl finds its scripts from where it was
+ * loaded). Returns the tree, or the reason it cannot be used.
+ */
+export function findAutoSslTree(env: NodeJS.ProcessEnv = process.env): { tree?: AutoSslTree; reason?: string } {
+  const root = env.AUTO_SSL_TREE;
+  if (!root) {
+    return { reason: 'AUTO_SSL_TREE is not set (the root of a luarocks tree with lua-resty-auto-ssl 0.13.1; see README, "Local edge")' };
+  }
+  const needed = [
+    'share/lua/5.1/resty/auto-ssl.lua',
+    'bin/resty-auto-ssl/dehydrated',
+    'bin/resty-auto-ssl/letsencrypt_hooks',
+    'bin/resty-auto-ssl/sockproc',
+  ];
+  const missing = needed.filter((p) => !existsSync(path.join(root, p)));
+  if (missing.length > 0) {
+    return { reason: `AUTO_SSL_TREE=${root} lacks ${missing.join(', ')}` };
+  }
+  return { tree: { root } };
+}

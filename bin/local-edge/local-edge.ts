@@ -1,0 +1,133 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { LUA_ROOT } from '../../charts/lua-sources';
+import { AutoSslTree } from './auto-ssl-tree';
+import { DomainCheckServer } from './domain-check-server';
+import { LoadBalancer } from './load-balancer';
+import { NginxInstance, nginxModules, removeStaleSockprocFiles, runningAsRoot, stopSockproc, WORKER_USER } from './nginx-instance';
+import { OriginServer } from './origin-server';
+import { PebbleServer } from './pebble-server';
+import { makeSelfSigned } from './pki';
+import { freePort } from './processes';
+import { RedisServer } from './redis-server';
+
+export interface LocalEdgeOptions {
+  /** Working directory for every server's files; created. */
+  readonly workDir: string;
+  readonly autoSslTree: AutoSslTree;
+  /** Fixed ports for a person's use; tests leave them out and get free ports. */
+  readonly ports?: { readonly http: number; readonly https: number };
+  /** Seconds between two orders of one name. @default 30 */
+  readonly orderCooloffSeconds?: number;
+  /** Domain-check timeout. @default 1000 */
+  readonly domainCheckTimeoutMs?: number;
+  /** Names the domain-check endpoint allows at start. @default [] */
+  readonly allowedDomains?: string[];
+}
+
+/**
+ * The whole edge on one machine, every server on 127.0.0.1: Redis, pebble and its DNS, a
+ * domain-check endpoint, an origin, two nginx instances running our rendered nginx.conf, and
+ * a load balancer in front of them that speaks PROXY protocol like the NLB.
+ */
+export class LocalEdge {
+  readonly instances: NginxInstance[] = [];
+  readonly domainCheck = new DomainCheckServer();
+  readonly origin = new OriginServer();
+  redis!: RedisServer;
+  pebble!: PebbleServer;
+  http!: LoadBalancer;
+  https!: LoadBalancer;
+  /** pebble's issuing chain of this run: what clients verify issued certificates against. */
+  issuingChainFile!: string;
+
+  private constructor(private readonly options: LocalEdgeOptions) {}
+
+  static async start(options: LocalEdgeOptions): Promise<LocalEdge> {
+    const edge = new LocalEdge(options);
+    try {
+      await edge.startAll();
+    } catch (error) {
+      await edge.stop();
+      throw error;
+    }
+    return edge;
+  }
+
+  private async startAll(): Promise<void> {
+    const o = this.options;
+    mkdirSync(o.workDir, { recursive: true });
+    if (runningAsRoot()) chmodSync(o.workDir, 0o755);
+    for (const name of o.allowedDomains ?? []) this.domainCheck.allowed.add(name);
+    await this.domainCheck.start();
+    await this.origin.start();
+
+    const instancePorts = () => this.instances;
+    this.http = new LoadBalancer(() => instancePorts().map((i) => i.profile.instance.httpPort));
+    this.https = new LoadBalancer(() => instancePorts().map((i) => i.profile.instance.httpsPort));
+    await this.http.start(o.ports?.http ?? 0);
+    await this.https.start(o.ports?.https ?? 0);
+
+    this.redis = new RedisServer(await freePort(), path.join(o.workDir, 'redis'));
+    await this.redis.start();
+
+    const pebbleDir = path.join(o.workDir, 'pebble');
+    mkdirSync(pebbleDir, { recursive: true });
+    this.pebble = new PebbleServer({
+      acme: await freePort(), management: await freePort(), dns: await freePort(), dnsManagement: await freePort(),
+      validationHttp: this.http.port, validationTls: this.https.port,
+    }, pebbleDir);
+    await this.pebble.start();
+    this.issuingChainFile = path.join(pebbleDir, 'issuing-chain.pem');
+    writeFileSync(this.issuingChainFile, await this.pebble.issuingChain());
+    chmodSync(this.pebble.apiCa, 0o644);
+
+    const fallback = makeSelfSigned(o.workDir, 'fallback', 'fallback.invalid');
+    removeStaleSockprocFiles();
+    for (const name of ['a', 'b']) {
+      const instance = new NginxInstance({
+        instance: {
+          name, dir: path.join(o.workDir, `nginx-${name}`),
+          httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort(), hookPort: await freePort(),
+        },
+        edgeLuaDir: LUA_ROOT,
+        autoSslTree: o.autoSslTree.root,
+        loadModules: nginxModules(),
+        user: runningAsRoot() ? WORKER_USER : undefined,
+        redisPort: this.redis.port,
+        acmeDirectory: this.pebble.directoryUrl,
+        acmeApiCaFile: this.pebble.apiCa,
+        domainCheckUrl: this.domainCheck.url,
+        originUrl: this.origin.url,
+        fallbackCert: fallback.cert,
+        fallbackKey: fallback.key,
+        orderCooloffSeconds: o.orderCooloffSeconds,
+        domainCheckTimeoutMs: o.domainCheckTimeoutMs,
+      }, { ...process.env, REDIS_HOST: '127.0.0.1' });
+      instance.prepare();
+      this.instances.push(instance);
+    }
+    for (const instance of this.instances) await instance.start();
+  }
+
+  /** Stops everything this edge started, each by its PID; safe to call twice. */
+  async stop(): Promise<void> {
+    const steps: Array<() => Promise<void> | undefined> = [
+      ...this.instances.map((i) => () => i.stop()),
+      () => stopSockproc(),
+      () => this.http?.stop(),
+      () => this.https?.stop(),
+      () => this.pebble?.stop(),
+      () => this.redis?.stop(),
+      () => this.domainCheck.stop(),
+      () => this.origin.stop(),
+    ];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (error) {
+        console.error(`local edge: stopping: ${(error as Error).message}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { LocalProfile, localNginxOptions } from '../../charts/local-profile';
+import { renderNginxConf } from '../../charts/nginx-conf';
+import { isAlive, ManagedProcess, portAcceptsConnections, startProcess, stopPid, waitFor } from './processes';
+
+/** Debian's nginx loads the Lua module dynamically; OpenResty has it built in. */
+export function nginxModules(): string[] {
+  const modules = ['/usr/lib/nginx/modules/ndk_http_module.so', '/usr/lib/nginx/modules/ngx_http_lua_module.so'];
+  return modules.every((m) => existsSync(m)) ? modules : [];
+}
+
+/** nginx binary: $NGINX_BIN, else `nginx` on the PATH. */
+export function nginxBinary(): string {
+  return process.env.NGINX_BIN ?? 'nginx';
+}
+
+/** When nginx runs as root, its workers run as this user (the auto-ssl dir must be theirs). */
+export const WORKER_USER = 'www-data';
+
+export function runningAsRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** One nginx "replica" running the nginx.conf our renderer makes with the local profile. */
+export class NginxInstance {
+  readonly confFile: string;
+  private process?: ManagedProcess;
+
+  constructor(readonly profile: LocalProfile, private readonly env: NodeJS.ProcessEnv) {
+    this.confFile = path.join(profile.instance.dir, 'nginx.conf');
+  }
+
+  get name(): string {
+    return this.profile.instance.name;
+  }
+
+  get dir(): string {
+    return this.profile.instance.dir;
+  }
+
+  get errorLogFile(): string {
+    return path.join(this.dir, 'error.log');
+  }
+
+  /** Renders nginx.conf and prepares the instance's directories. */
+  prepare(): void {
+    mkdirSync(path.join(this.dir, 'run'), { recursive: true });
+    writeFileSync(this.confFile, renderNginxConf(localNginxOptions(this.profile)));
+    if (runningAsRoot()) execFileSync('chown', ['-R', `${WORKER_USER}:`, this.dir]);
+  }
+
+  /** Checks the config with `nginx -t`; throws with nginx's message if it fails. */
+  test(): string {
+    return execFileSync(nginxBinary(), ['-t', '-c', this.confFile, '-e', 'stderr'], {
+      env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
+  /** Starts the master in the foreground as our child (so its PID is ours to stop, and it is reaped). */
+  async start(): Promise<void> {
+    this.process = startProcess(`nginx-${this.name}`, nginxBinary(),
+      ['-c', this.confFile, '-e', path.join(this.dir, 'startup.log'), '-g', 'daemon off;'],
+      { env: this.env, logFile: path.join(this.dir, 'stdout.log') });
+    await waitFor(`nginx ${this.name} status port`, async () => {
+      if (!isAlive(this.process!.pid)) throw new Error(`nginx ${this.name} exited: see ${path.join(this.dir, 'startup.log')}`);
+      return portAcceptsConnections(this.profile.instance.statusPort);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  async stop(): Promise<void> {
+    if (this.process) await stopPid(this.process.pid, 'SIGTERM', 10000);
+    this.process = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  errorLog(): string {
+    return existsSync(this.errorLogFile) ? readFileSync(this.errorLogFile, 'utf8') : '';
+  }
+
+  /** Forgets this instance's local state (certificate cache, dehydrated files, ACME account). */
+  wipeState(): void {
+    rmSync(path.join(this.dir, 'auto-ssl'), { recursive: true, force: true });
+  }
+}
+
+/** sockproc (lua-resty-auto-ssl's shell helper) is one per host, outlives nginx, and is stopped here by its PID. */
+export const SOCKPROC_PID_FILE = '/tmp/auto-ssl-sockproc.pid';
+export const SOCKPROC_SOCKET = '/tmp/shell.sock';
+
+function sockprocPid(): number | undefined {
+  if (!existsSync(SOCKPROC_PID_FILE)) return undefined;
+  const pid = Number(readFileSync(SOCKPROC_PID_FILE, 'utf8').trim());
+  if (!pid || !isAlive(pid)) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sockproc') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stops sockproc by its PID (only if that PID really is sockproc) and removes its files. */
+export async function stopSockproc(): Promise<void> {
+  const pid = sockprocPid();
+  if (pid) await stopPid(pid);
+  // A stale pid file would make the next start signal whatever process has that PID.
+  rmSync(SOCKPROC_PID_FILE, { force: true });
+  rmSync(SOCKPROC_SOCKET, { force: true });
+}
+
+/** Removes sockproc's pid file and socket when no sockproc is running (left by a crash). */
+export function removeStaleSockprocFiles(): void {
+  if (!sockprocPid()) {
+    rmSync(SOCKPROC_PID_FILE, { force: true });
+    rmSync(SOCKPROC_SOCKET, { force: true });
+  }
+}

@@ -1,0 +1,108 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as https from 'node:https';
+import * as path from 'node:path';
+import { makeCa, makeServerCert } from './pki';
+import { ManagedProcess, portAcceptsConnections, startProcess, waitFor } from './processes';
+
+export interface PebblePorts {
+  readonly acme: number;
+  readonly management: number;
+  readonly dns: number;
+  readonly dnsManagement: number;
+  /** Where pebble sends http-01 validation requests (the load balancer's HTTP port). */
+  readonly validationHttp: number;
+  readonly validationTls: number;
+}
+
+/**
+ * Pebble, Let's Encrypt's test ACME server, with pebble-challtestsrv as its DNS server (every
+ * name resolves to 127.0.0.1). Orders and accounts are counted from pebble's own log.
+ */
+export class PebbleServer {
+  private processes: ManagedProcess[] = [];
+  /** CA of pebble's own HTTPS API (not of the certificates it issues). */
+  readonly apiCa: string;
+  private readonly apiCert: { cert: string; key: string };
+
+  constructor(readonly ports: PebblePorts, private readonly dir: string) {
+    const ca = makeCa(dir, 'pebble-api-ca');
+    this.apiCa = ca.cert;
+    this.apiCert = makeServerCert(dir, 'pebble-api', ca, ['IP:127.0.0.1', 'DNS:localhost']);
+  }
+
+  get directoryUrl(): string {
+    return `https://127.0.0.1:${this.ports.acme}/dir`;
+  }
+
+  private get logFile(): string {
+    return path.join(this.dir, 'pebble.log');
+  }
+
+  async start(): Promise<void> {
+    const config = path.join(this.dir, 'pebble-config.json');
+    writeFileSync(config, JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${this.ports.acme}`,
+        managementListenAddress: `127.0.0.1:${this.ports.management}`,
+        certificate: this.apiCert.cert,
+        privateKey: this.apiCert.key,
+        httpPort: this.ports.validationHttp,
+        tlsPort: this.ports.validationTls,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+      },
+    }, null, 2));
+    this.processes.push(startProcess('pebble-challtestsrv', 'pebble-challtestsrv', [
+      '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-http01', '', '-https01', '', '-tlsalpn01', '',
+      '-dns01', `127.0.0.1:${this.ports.dns}`, '-management', `127.0.0.1:${this.ports.dnsManagement}`,
+    ], { logFile: path.join(this.dir, 'challtestsrv.log') }));
+    this.processes.push(startProcess('pebble', 'pebble', ['-config', config, '-dnsserver', `127.0.0.1:${this.ports.dns}`], {
+      logFile: this.logFile,
+      // No random nonce rejections (dehydrated does not retry them), no validation sleeps, and a
+      // fresh authorization for every order (so a failing validation really fails each time).
+      env: { ...process.env, PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_VA_NOSLEEP: '1', PEBBLE_AUTHZREUSE: '0' },
+    }));
+    await waitFor('pebble', () => portAcceptsConnections(this.ports.acme), 15000);
+    await waitFor('pebble management', () => portAcceptsConnections(this.ports.management), 15000);
+  }
+
+  private log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Orders pebble has received since it started. */
+  orders(): number {
+    return (this.log().match(/Added order "/g) ?? []).length;
+  }
+
+  /** Accounts pebble has created since it started. */
+  accounts(): number {
+    return (this.log().match(/There are now \d+ accounts in memory/g) ?? []).length;
+  }
+
+  /** Certificates pebble has issued, with their serials. */
+  issuedSerials(): string[] {
+    return [...this.log().matchAll(/Issued certificate serial ([0-9a-f]+)/g)].map((m) => m[1]);
+  }
+
+  /** pebble's issuing root and intermediate (new at every start), as one PEM bundle. */
+  async issuingChain(): Promise<string> {
+    const get = (p: string) => new Promise<string>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port: this.ports.management, path: p, ca: readFileSync(this.apiCa) }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${p}: HTTP ${res.statusCode}`))));
+      }).on('error', reject);
+    });
+    return `${await get('/intermediates/0')}${await get('/roots/0')}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.processes.reverse()) await p.stop();
+    this.processes = [];
+  }
+}

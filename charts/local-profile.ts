@@ -1,0 +1,84 @@
+import { NginxConfOptions } from './nginx-conf';
+
+/** Where one local edge instance listens and keeps its files. */
+export interface LocalInstance {
+  /** Instance name, e.g. "a" (used in file names). */
+  readonly name: string;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  readonly statusPort: number;
+  /** lua-resty-auto-ssl hook server: one per instance on a host. */
+  readonly hookPort: number;
+  /** Writable directory of this instance (pid, temp files, logs, auto-ssl state). */
+  readonly dir: string;
+}
+
+/** The local edge (`npm run edge:local` and the integration tests): real parts on 127.0.0.1. */
+export interface LocalProfile {
+  readonly instance: LocalInstance;
+  /** The repository's lua/ directory. */
+  readonly edgeLuaDir: string;
+  /** Root of the luarocks-style tree holding lua-resty-auto-ssl ($AUTO_SSL_TREE). */
+  readonly autoSslTree: string;
+  /** Dynamic modules Debian's nginx needs (ndk, then lua), by absolute path. */
+  readonly loadModules: string[];
+  /** "www-data" when nginx runs as root; undefined when it runs as an ordinary user. */
+  readonly user?: string;
+  readonly redisPort: number;
+  readonly acmeDirectory: string;
+  /** CA of the test ACME server's own HTTPS API (trusted by dehydrated and by Lua). */
+  readonly acmeApiCaFile: string;
+  readonly domainCheckUrl: string;
+  readonly originUrl: string;
+  readonly fallbackCert: string;
+  readonly fallbackKey: string;
+  /** Environment name (the Redis key prefix). @default "local" */
+  readonly environment?: string;
+  /** Seconds between orders of one name. @default 30 (short, so tests can see it end) */
+  readonly orderCooloffSeconds?: number;
+  /** Domain-check timeout. @default 1000 */
+  readonly domainCheckTimeoutMs?: number;
+}
+
+/** nginx options of a local edge instance: the same renderer as the pods, local paths and ports. */
+export function localNginxOptions(p: LocalProfile): NginxConfOptions {
+  const i = p.instance;
+  return {
+    environment: p.environment ?? 'local',
+    workerProcesses: 2,
+    user: p.user,
+    loadModules: p.loadModules,
+    runDir: `${i.dir}/run`,
+    errorLog: { path: `${i.dir}/error.log`, level: 'info' },
+    accessLog: `${i.dir}/access.log`,
+    listen: { address: '127.0.0.1', http: i.httpPort, https: i.httpsPort, status: i.statusPort, hook: i.hookPort },
+    proxyProtocol: true,
+    realIpFrom: ['127.0.0.1'],
+    resolver: '127.0.0.1',
+    trustedCaFile: p.acmeApiCaFile,
+    luaPath: [p.edgeLuaDir, `${p.autoSslTree}/share/lua/5.1`],
+    fallbackCertificate: { cert: p.fallbackCert, key: p.fallbackKey },
+    autoSsl: {
+      dir: `${i.dir}/auto-ssl`,
+      acmeDirectory: p.acmeDirectory,
+      contactEmail: 'edge-local@example.com',
+      keyAlgorithm: 'prime256v1',
+      renewCheckIntervalSeconds: 86400,
+      expectedDomains: 100,
+      acmeCaFile: p.acmeApiCaFile,
+    },
+    redis: { hostEnv: 'REDIS_HOST', port: p.redisPort, tls: false, connectTimeoutMs: 500, readTimeoutMs: 1000 },
+    domainCheck: {
+      url: p.domainCheckUrl,
+      timeoutMs: p.domainCheckTimeoutMs ?? 1000,
+      allowTtlSeconds: 60,
+      denyTtlSeconds: 30,
+      errorTtlSeconds: 2,
+      orderCooloffSeconds: p.orderCooloffSeconds ?? 30,
+      peerWaitSeconds: 20,
+      edgeHostnames: ['edge.local.test'],
+    },
+    origin: { url: p.originUrl },
+    clientMaxBodySize: '1m',
+  };
+}

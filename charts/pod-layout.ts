@@ -1,0 +1,73 @@
+import { EdgeSettings } from './edge-settings';
+import { HTTP_PORT, HTTPS_PORT } from './edge-ports';
+import { NginxConfOptions } from './nginx-conf';
+
+/** Paths and ports inside the edge pod: the image (image/Dockerfile) and the chart's mounts agree on these. */
+export const POD = {
+  nginxBinary: '/usr/local/openresty/bin/openresty',
+  nginxConf: '/etc/edge/nginx.conf',
+  configDir: '/etc/edge',
+  luaDir: '/etc/edge/lua',
+  /** luarocks tree of the OpenResty image, where lua-resty-auto-ssl is installed. */
+  luarocksLuaDir: '/usr/local/openresty/luajit/share/lua/5.1',
+  runDir: '/tmp/edge',
+  tmpDir: '/tmp',
+  autoSslDir: '/var/lib/edge/auto-ssl',
+  fallbackCert: '/usr/local/share/edge/fallback.crt',
+  fallbackKey: '/usr/local/share/edge/fallback.key',
+  caBundle: '/etc/ssl/certs/ca-certificates.crt',
+  statusPort: 8081,
+  hookPort: 8999,
+  /** nginx workers per pod; matches the CPU the pod requests (no CPU limit, no throttling). */
+  workerProcesses: 2,
+  /** Non-root user and group of the image. */
+  uid: 10001,
+  gid: 10001,
+} as const;
+
+/** The nginx options of an edge pod in a Kubernetes environment. */
+export function podNginxOptions(s: EdgeSettings): NginxConfOptions {
+  return {
+    environment: s.environment,
+    workerProcesses: POD.workerProcesses,
+    loadModules: [],
+    runDir: POD.runDir,
+    errorLog: { path: '/dev/stderr', level: 'warn' },
+    accessLog: '/dev/stdout',
+    listen: { http: HTTP_PORT.container, https: HTTPS_PORT.container, status: POD.statusPort, hook: POD.hookPort },
+    proxyProtocol: true,
+    realIpFrom: [s.vpcCidr],
+    resolver: s.clusterDnsIp,
+    trustedCaFile: POD.caBundle,
+    luaPath: [POD.luaDir, POD.luarocksLuaDir],
+    fallbackCertificate: { cert: POD.fallbackCert, key: POD.fallbackKey },
+    autoSsl: {
+      dir: POD.autoSslDir,
+      acmeDirectory: s.acmeDirectory,
+      contactEmail: s.contactEmail,
+      keyAlgorithm: s.keyAlgorithm,
+      renewCheckIntervalSeconds: 86400,
+      expectedDomains: s.expectedDomains,
+    },
+    redis: {
+      hostEnv: 'REDIS_HOST',
+      port: s.redis.port,
+      tls: s.redis.tls,
+      authEnv: 'REDIS_AUTH',
+      connectTimeoutMs: 1000,
+      readTimeoutMs: 2000,
+    },
+    domainCheck: {
+      url: s.domainCheckUrl,
+      timeoutMs: 2000,
+      allowTtlSeconds: 3600,
+      denyTtlSeconds: 300,
+      errorTtlSeconds: 10,
+      orderCooloffSeconds: 900,
+      peerWaitSeconds: 30,
+      edgeHostnames: s.edgeHostnames,
+    },
+    origin: { url: s.originUrl },
+    clientMaxBodySize: '50m',
+  };
+}

@@ -1,0 +1,76 @@
+import { aws_eks_v2 as eks, aws_iam as iam, Duration } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { acknowledgeNag } from './nag';
+
+/** StorageClass for persistent volumes of the edge (the dev Redis): encrypted gp3 EBS. */
+export const ENCRYPTED_STORAGE_CLASS = 'encrypted-gp3';
+/** Version of the External Secrets Operator Helm chart (API external-secrets.io/v1). */
+export const EXTERNAL_SECRETS_CHART_VERSION = '2.0.0';
+
+export interface ClusterAddonsProps {
+  readonly cluster: eks.Cluster;
+}
+
+/**
+ * What the environments need from the cluster beyond what EKS installs:
+ * - EKS Pod Identity agent, and the EBS CSI driver (with its own role through Pod Identity) so
+ *   the dev Redis StatefulSets get volumes, with an encrypted gp3 StorageClass;
+ * - the External Secrets Operator, which copies each environment's Redis AUTH token from
+ *   Secrets Manager into a Kubernetes Secret of its namespace (no secret in any manifest).
+ */
+export class ClusterAddons extends Construct {
+  readonly externalSecrets: eks.HelmChart;
+  readonly storageClass: eks.KubernetesManifest;
+
+  constructor(scope: Construct, id: string, props: ClusterAddonsProps) {
+    super(scope, id);
+    const { cluster } = props;
+
+    const podIdentityAgent = new eks.Addon(this, 'PodIdentityAgent', { cluster, addonName: 'eks-pod-identity-agent' });
+
+    const ebsCsiRole = new iam.Role(this, 'EbsCsiRole', {
+      assumedBy: new iam.ServicePrincipal('pods.eks.amazonaws.com'),
+      description: 'EBS CSI driver controller (Pod Identity)',
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEBSCSIDriverPolicy')],
+      maxSessionDuration: Duration.hours(1),
+    });
+    // Pod Identity also tags the session.
+    ebsCsiRole.assumeRolePolicy?.addStatements(new iam.PolicyStatement({
+      actions: ['sts:TagSession'],
+      principals: [new iam.ServicePrincipal('pods.eks.amazonaws.com')],
+    }));
+    acknowledgeNag(ebsCsiRole, 'AmazonEBSCSIDriverPolicy is the policy the EBS CSI driver documents; it is scoped by tags to volumes the driver creates',
+      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy]');
+    const ebsCsi = new eks.CfnAddon(this, 'EbsCsiDriver', {
+      clusterName: cluster.clusterName,
+      addonName: 'aws-ebs-csi-driver',
+      resolveConflicts: 'OVERWRITE',
+      podIdentityAssociations: [{ roleArn: ebsCsiRole.roleArn, serviceAccount: 'ebs-csi-controller-sa' }],
+    });
+    ebsCsi.node.addDependency(podIdentityAgent);
+    ebsCsi.node.addDependency(cluster);
+
+    this.storageClass = cluster.addManifest('EncryptedStorageClass', {
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: ENCRYPTED_STORAGE_CLASS },
+      provisioner: 'ebs.csi.aws.com',
+      parameters: { type: 'gp3', encrypted: 'true' },
+      volumeBindingMode: 'WaitForFirstConsumer',
+      reclaimPolicy: 'Delete',
+      allowVolumeExpansion: true,
+    });
+    this.storageClass.node.addDependency(ebsCsi);
+
+    this.externalSecrets = cluster.addHelmChart('ExternalSecrets', {
+      chart: 'external-secrets',
+      repository: 'https://charts.external-secrets.io',
+      version: EXTERNAL_SECRETS_CHART_VERSION,
+      namespace: 'external-secrets',
+      createNamespace: true,
+      release: 'external-secrets',
+      wait: true,
+      values: { installCRDs: true },
+    });
+  }
+}

@@ -1,0 +1,161 @@
+-- lua-resty-auto-ssl's allow_domain: decides whether a (normalised) name may have a
+-- certificate, and makes sure an ACME order is placed only when it should be:
+--   * our own edge host names: never;
+--   * the domain-check endpoint must say 200 (cached; errors refuse);
+--   * a certificate already in the store needs no order: allowed;
+--   * otherwise at most one order per name per cool-off window across all instances
+--     (SET NX in the store). Let's Encrypt allows 5 failed validations per name per hour, and
+--     lua-resty-auto-ssl by itself would retry on every handshake. A handshake that finds
+--     another instance ordering the name waits for that certificate instead of ordering.
+local metrics = require "edge.metrics"
+
+local _M = {}
+local mt = { __index = _M }
+
+-- opts: domain_check (edge.domain_check), account (edge.acme_account), edge_hostnames (list),
+-- order_cooloff (s), peer_wait (s), order_timeout (s: longest an order may take), dict.
+function _M.new(opts)
+  local edge_hostnames = {}
+  for _, name in ipairs(opts.edge_hostnames or {}) do
+    edge_hostnames[name] = true
+  end
+  local self = {
+    domain_check = opts.domain_check,
+    account = opts.account,
+    edge_hostnames = edge_hostnames,
+    order_cooloff = opts.order_cooloff or 900,
+    peer_wait = opts.peer_wait or 30,
+    order_timeout = opts.order_timeout or 90,
+    dict_name = opts.dict or "edge_cache",
+  }
+  return setmetatable(self, mt)
+end
+
+local function refuse(reason)
+  metrics.inc("edge_allow_verdicts_total", "outcome", reason)
+  return false
+end
+
+local function stored_certificate(storage, domain)
+  local cert, err = storage:get_cert(domain)
+  if err then
+    metrics.inc("edge_store_errors_total")
+    ngx.log(ngx.WARN, "edge: certificate store unavailable while checking ", domain, ": ", err)
+    return nil, err
+  end
+  return cert and cert.fullchain_pem and cert.privkey_pem and cert or nil
+end
+
+-- Waits for another instance's order of this name to land in the store.
+function _M.wait_for_peer(self, storage, domain, started)
+  local deadline = math.min(ngx.now() + self.peer_wait, started + self.order_timeout)
+  while ngx.now() < deadline do
+    ngx.sleep(0.5)
+    local cert, err = stored_certificate(storage, domain)
+    if err then
+      return false
+    end
+    if cert then
+      return true
+    end
+  end
+  return false
+end
+
+function _M.allow(self, domain, auto_ssl_instance, _, renewal)
+  if self.edge_hostnames[domain] then
+    return refuse("edge_hostname")
+  end
+
+  local verdict = self.domain_check:verdict(domain)
+  if verdict ~= "allowed" then
+    return refuse(verdict)
+  end
+
+  local storage = auto_ssl_instance.storage
+  local cache = ngx.shared[self.dict_name]
+  if not renewal then
+    local cert, err = stored_certificate(storage, domain)
+    if err then
+      return refuse("store_error")
+    end
+    if cert then
+      metrics.inc("edge_allow_verdicts_total", "outcome", "allowed")
+      return true
+    end
+    -- A recent order of this name failed (seen by this instance): refuse without asking the store.
+    if cache:get("cooloff:" .. domain) then
+      return refuse("cooloff")
+    end
+  end
+
+  -- An order would follow: take the name's order mark, cluster-wide, for the cool-off window.
+  local adapter = storage.adapter
+  local now = ngx.now()
+  local taken, err = adapter:add("edge:order:" .. domain, string.format("%.3f", now), self.order_cooloff)
+  if err then
+    metrics.inc("edge_store_errors_total")
+    ngx.log(ngx.WARN, "edge: certificate store unavailable, not ordering ", domain, ": ", err)
+    return refuse("store_error")
+  end
+
+  if taken then
+    local ok, account_err = self.account:ensure(adapter)
+    if not ok then
+      ngx.log(ngx.ERR, "edge: no ACME account, not ordering ", domain, ": ", account_err)
+      self:order_failed(storage, domain)
+      return refuse("no_account")
+    end
+    ngx.ctx.edge_order = domain
+    metrics.inc("edge_orders_total", "result", "started")
+    metrics.inc("edge_allow_verdicts_total", "outcome", "allowed")
+    return true
+  end
+
+  metrics.inc("edge_orders_total", "result", "cooloff")
+  if renewal then
+    -- The daily renewal scan tries again tomorrow.
+    return refuse("cooloff")
+  end
+
+  local mark = adapter:get("edge:order:" .. domain)
+  local started = tonumber(mark or "")
+  if started and now - started < self.order_timeout and self:wait_for_peer(storage, domain, started) then
+    metrics.inc("edge_allow_verdicts_total", "outcome", "allowed")
+    return true
+  end
+  self:remember_cooloff(storage, domain)
+  return refuse("cooloff")
+end
+
+-- Remembers locally, until the store's mark expires, that this name is cooling off.
+function _M.remember_cooloff(self, storage, domain)
+  local remaining = storage.adapter:ttl("edge:order:" .. domain)
+  if type(remaining) == "number" and remaining > 0 then
+    ngx.shared[self.dict_name]:set("cooloff:" .. domain, true, remaining)
+  end
+end
+
+-- Marks the name's order as failed for the rest of its window, so that no instance waits for it.
+function _M.order_failed(self, storage, domain)
+  metrics.inc("edge_orders_total", "result", "failed")
+  storage.adapter:replace("edge:order:" .. domain, "failed")
+  self:remember_cooloff(storage, domain)
+end
+
+-- Called after lua-resty-auto-ssl handled a handshake: if this handshake placed an order and
+-- no certificate resulted, the order failed.
+function _M.after_handshake(self, auto_ssl_instance)
+  local domain = ngx.ctx.edge_order
+  if not domain then
+    return
+  end
+  ngx.ctx.edge_order = nil
+  if ngx.shared.auto_ssl:get("domain:fullchain_der:" .. domain) then
+    metrics.inc("edge_orders_total", "result", "issued")
+  else
+    self:order_failed(auto_ssl_instance.storage, domain)
+  end
+end
+
+return _M

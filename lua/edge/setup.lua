@@ -1,0 +1,160 @@
+-- Wires lua-resty-auto-ssl into nginx with our modules: called from nginx.conf's
+-- init_by_lua, init_worker_by_lua, ssl_certificate_by_lua and content handlers.
+local hostname = require "edge.hostname"
+local metrics = require "edge.metrics"
+
+local _M = {}
+
+local auto_ssl
+local policy
+
+-- lua-resty-auto-ssl logs the command of a failed dehydrated run, and that command carries
+-- the hook server's secret. Redact it before the result reaches any log.
+local function redact_hook_secret()
+  local name = "resty.auto-ssl.utils.shell_execute"
+  local shell_execute = require(name)
+  package.loaded[name] = function(args)
+    local result, err = shell_execute(args)
+    if result and result.command then
+      result.command = result.command:gsub("HOOK_SECRET=%S+", "HOOK_SECRET=<redacted>")
+    end
+    return result, err
+  end
+end
+
+local function required_env(name)
+  local value = os.getenv(name)
+  if not value or value == "" then
+    error("edge: environment variable " .. name .. " is not set (see `env` in nginx.conf)")
+  end
+  return value
+end
+
+-- dehydrated reads <dir>/letsencrypt/conf.d/*.sh after the config auto-ssl writes.
+local function write_dehydrated_conf(dir, settings)
+  local lines = { "# Written by edge.setup at nginx start; settings from nginx.conf." }
+  local names = {}
+  for name in pairs(settings) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    -- Single-quoted for the shell: nothing in the value is expanded.
+    lines[#lines + 1] = name .. "='" .. tostring(settings[name]):gsub("'", "'\\''") .. "'"
+  end
+  local path = dir .. "/letsencrypt/conf.d/edge.sh"
+  local file = assert(io.open(path, "w"))
+  file:write(table.concat(lines, "\n"), "\n")
+  file:close()
+end
+
+-- conf: the table rendered into nginx.conf by charts/nginx-conf.ts.
+function _M.init(conf)
+  redact_hook_secret()
+
+  local redis_options = {
+    host = required_env(conf.redis.host_env),
+    port = conf.redis.port,
+    ssl = conf.redis.ssl,
+    ssl_verify = true,
+    password = conf.redis.auth_env and required_env(conf.redis.auth_env) or nil,
+    prefix = conf.redis.prefix,
+    connect_timeout = conf.redis.connect_timeout,
+    read_timeout = conf.redis.read_timeout,
+  }
+
+  local domain_check = require("edge.domain_check").new({
+    url = conf.domain_check.url,
+    timeout = conf.domain_check.timeout,
+    allow_ttl = conf.domain_check.allow_ttl,
+    deny_ttl = conf.domain_check.deny_ttl,
+    error_ttl = conf.domain_check.error_ttl,
+  })
+
+  auto_ssl = require("resty.auto-ssl").new({
+    dir = conf.auto_ssl.dir,
+    ca = conf.auto_ssl.ca,
+    hook_server_port = conf.auto_ssl.hook_server_port,
+    renew_check_interval = conf.auto_ssl.renew_check_interval,
+    storage_adapter = "edge.redis_storage",
+    redis = redis_options,
+    -- Names reach auto-ssl only after _M.ssl_certificate normalised them.
+    request_domain = function(ssl)
+      return hostname.normalize(ssl.server_name())
+    end,
+    allow_domain = function(domain, instance, ssl_options, renewal)
+      return policy:allow(domain, instance, ssl_options, renewal)
+    end,
+    -- Let's Encrypt certificates carry no OCSP URL since 2025: the failure is expected.
+    ocsp_stapling_error_level = ngx.DEBUG,
+  })
+
+  -- dehydrated's default place, inside the directory auto-ssl makes writable for the workers.
+  local account_dir = conf.auto_ssl.dir .. "/letsencrypt/accounts"
+  policy = require("edge.allow_domain").new({
+    domain_check = domain_check,
+    account = require("edge.acme_account").new({
+      account_dir = account_dir,
+      ca = conf.auto_ssl.ca,
+      dehydrated = auto_ssl.lua_root .. "/bin/resty-auto-ssl/dehydrated",
+      config = conf.auto_ssl.dir .. "/letsencrypt/config",
+      shell_execute = require("resty.auto-ssl.utils.shell_execute"),
+    }),
+    edge_hostnames = conf.domain_check.edge_hostnames,
+    order_cooloff = conf.domain_check.order_cooloff,
+    peer_wait = conf.domain_check.peer_wait,
+  })
+
+  auto_ssl:init()
+  local dehydrated = {}
+  for name, value in pairs(conf.dehydrated) do
+    dehydrated[name] = value
+  end
+  dehydrated.ACCOUNTDIR = account_dir
+  write_dehydrated_conf(conf.auto_ssl.dir, dehydrated)
+end
+
+function _M.init_worker()
+  auto_ssl:init_worker()
+end
+
+-- Names that cannot be a customer's are answered with the fallback certificate here, before
+-- lua-resty-auto-ssl (which would log a warning for each): no order, no log line.
+function _M.ssl_certificate()
+  local ssl = require "ngx.ssl"
+  local name = ssl.server_name()
+  if not name then
+    metrics.inc("edge_handshakes_total", "certificate", "fallback_no_sni")
+    return
+  end
+  local domain, why = hostname.normalize(name)
+  if not domain then
+    metrics.inc("edge_handshakes_total", "certificate", "fallback_invalid_name")
+    ngx.log(ngx.INFO, "edge: refused server name (", why, ")")
+    return
+  end
+  local cached = ngx.shared.auto_ssl:get("domain:fullchain_der:" .. domain)
+  auto_ssl:ssl_certificate()
+  policy:after_handshake(auto_ssl)
+  metrics.inc("edge_handshakes_total", "certificate", cached and "memory" or "store_or_issued")
+end
+
+function _M.challenge_server()
+  auto_ssl:challenge_server()
+end
+
+function _M.hook_server()
+  auto_ssl:hook_server()
+end
+
+function _M.metrics()
+  ngx.header["Content-Type"] = "text/plain; version=0.0.4"
+  ngx.print(metrics.render())
+end
+
+-- For tests: the lua-resty-auto-ssl instance and our policy.
+function _M.instance()
+  return auto_ssl, policy
+end
+
+return _M
