@@ -17,6 +17,8 @@ export interface RedisChartProps extends ChartProps {
   readonly storage?: string;
   /** Redis port. @default 6379 */
   readonly port?: number;
+  /** StorageClass of the data volume (an encrypted one). @default the cluster's default class */
+  readonly storageClassName?: string;
 }
 
 /**
@@ -76,6 +78,7 @@ export class RedisChart extends Chart {
           metadata: { name: 'data' },
           spec: {
             accessModes: ['ReadWriteOnce'],
+            storageClassName: props.storageClassName,
             resources: { requests: { storage: k8s.Quantity.fromString(props.storage ?? '2Gi') } },
           },
         }],

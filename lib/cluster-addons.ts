@@ -48,17 +48,19 @@ export class ClusterAddons extends Construct {
       podIdentityAssociations: [{ roleArn: ebsCsiRole.roleArn, serviceAccount: 'ebs-csi-controller-sa' }],
     });
     ebsCsi.node.addDependency(podIdentityAgent);
-    ebsCsi.node.addDependency(cluster);
 
-    this.storageClass = cluster.addManifest('EncryptedStorageClass', {
-      apiVersion: 'storage.k8s.io/v1',
-      kind: 'StorageClass',
-      metadata: { name: ENCRYPTED_STORAGE_CLASS },
-      provisioner: 'ebs.csi.aws.com',
-      parameters: { type: 'gp3', encrypted: 'true' },
-      volumeBindingMode: 'WaitForFirstConsumer',
-      reclaimPolicy: 'Delete',
-      allowVolumeExpansion: true,
+    this.storageClass = new eks.KubernetesManifest(this, 'EncryptedStorageClass', {
+      cluster,
+      manifest: [{
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: { name: ENCRYPTED_STORAGE_CLASS },
+        provisioner: 'ebs.csi.aws.com',
+        parameters: { type: 'gp3', encrypted: 'true' },
+        volumeBindingMode: 'WaitForFirstConsumer',
+        reclaimPolicy: 'Delete',
+        allowVolumeExpansion: true,
+      }],
     });
     this.storageClass.node.addDependency(ebsCsi);
 

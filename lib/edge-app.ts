@@ -44,8 +44,10 @@ export function buildEdgeApp(app: App, config: ResolvedAppConfig): EdgeAppStacks
     edges[environment.name] = new EdgeStack(app, `Edge-${environment.name}`, {
       env,
       environment,
+      platform: config.platform,
       vpc: platform.vpc,
       cluster,
+      addons: platform.addons,
       certStore: certStore?.certStore,
       description: `Custom-domain edge: ${environment.name} namespace, NLB and workload`,
     });

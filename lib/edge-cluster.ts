@@ -3,6 +3,7 @@ import { Construct, IConstruct } from 'constructs';
 import { ResolvedPlatformConfig } from './config';
 import { eksVersion, kubectlLayerFor } from './kubectl-layer';
 import { acknowledgeNag } from './nag';
+import { SERVICE_CIDR } from './workload-settings';
 
 /** Prefix of every dev environment's namespace; the developer role is scoped to it. */
 export const DEV_NAMESPACE_PATTERN = 'dev-*';
@@ -41,6 +42,8 @@ export class EdgeCluster extends Construct {
       version: eksVersion(platform.kubernetesVersion),
       vpc,
       vpcSubnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
+      // Fixed, so the cluster DNS address nginx's resolver needs is known at synth.
+      serviceIpv4Cidr: SERVICE_CIDR,
       endpointAccess: platform.apiAllowedCidrs.length > 0
         ? eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...platform.apiAllowedCidrs)
         : eks.EndpointAccess.PRIVATE,

@@ -1,28 +1,47 @@
-import { aws_ec2 as ec2, aws_eks_v2 as eks, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import * as path from 'node:path';
+import {
+  aws_ec2 as ec2, aws_ecr_assets as ecrAssets, aws_eks_v2 as eks, aws_secretsmanager as secretsmanager,
+  CfnOutput, RemovalPolicy, Stack, StackProps,
+} from 'aws-cdk-lib';
+import * as cdk8s from 'cdk8s';
 import { Construct } from 'constructs';
+import { EdgeChart } from '../charts/edge-chart';
 import { EDGE_SERVICE_NAME } from '../charts/edge-ports';
+import { RedisChart } from '../charts/redis-chart';
 import { CertStore, REDIS_PORT } from './cert-store';
-import { ResolvedEnvironmentConfig } from './config';
+import { ClusterAddons, ENCRYPTED_STORAGE_CLASS } from './cluster-addons';
+import { ResolvedEnvironmentConfig, ResolvedPlatformConfig } from './config';
 import { EdgeLoadBalancer } from './edge-load-balancer';
+import { acknowledgeNag } from './nag';
+import { RedisAuthSync } from './redis-auth-sync';
 import { TargetGroupBinding } from './target-group-binding';
+import { REDIS_AUTH_SECRET_NAME, workloadSettings } from './workload-settings';
+
+/** The repository root: the edge image is built from image/Dockerfile with lua/ in its context. */
+const REPO_ROOT = path.join(__dirname, '..');
 
 export interface EdgeStackProps extends StackProps {
   readonly environment: ResolvedEnvironmentConfig;
+  readonly platform: ResolvedPlatformConfig;
   readonly vpc: ec2.IVpc;
   readonly cluster: eks.Cluster;
+  /** What the platform installs for the environments (External Secrets, storage class). */
+  readonly addons: ClusterAddons;
   /** The environment's ElastiCache store; absent for in-cluster Redis. */
   readonly certStore?: CertStore;
 }
 
 /**
- * One environment on the shared cluster: its namespace, its own internet-facing NLB with
- * TargetGroupBindings onto the edge Service, and the outputs customers and operators need.
- * Deleting the stack deletes the namespace (and all in it) and the NLB; the platform and any
- * ElastiCache store are untouched.
+ * One environment on the shared cluster: its namespace; its workload (the edge chart, and for
+ * in-cluster mode the Redis chart); the Redis AUTH secret synced from Secrets Manager; its own
+ * internet-facing NLB with TargetGroupBindings onto the edge Service; and the outputs customers
+ * and operators need. Deleting the stack deletes the namespace (and all in it) and the NLB; the
+ * platform and any ElastiCache store are untouched.
  */
 export class EdgeStack extends Stack {
   readonly namespace: eks.KubernetesManifest;
   readonly edgeLoadBalancer: EdgeLoadBalancer;
+  readonly image: ecrAssets.DockerImageAsset;
 
   constructor(scope: Construct, id: string, props: EdgeStackProps) {
     super(scope, id, props);
@@ -48,8 +67,39 @@ export class EdgeStack extends Stack {
       }],
     });
 
-    this.edgeLoadBalancer = new EdgeLoadBalancer(this, 'LoadBalancer', { vpc, staticIps: env.staticIps });
+    // Built and pushed at deploy time (synth only stages the build context: no Docker needed).
+    this.image = new ecrAssets.DockerImageAsset(this, 'EdgeImage', {
+      directory: REPO_ROOT,
+      file: 'image/Dockerfile',
+      exclude: ['*', '!image', '!lua'],
+      platform: props.platform.nodeArchitecture === 'arm64' ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
+    });
 
+    const redisSecret = props.certStore?.authToken ?? this.inClusterRedisPassword(env.name);
+    const secretSync = new RedisAuthSync(this, 'RedisAuth', {
+      cluster, namespace: env.name, secret: redisSecret, secretKey: props.certStore?.encryptionKey,
+      targetSecretName: REDIS_AUTH_SECRET_NAME,
+    });
+    secretSync.node.addDependency(this.namespace);
+    secretSync.manifest.node.addDependency(props.addons.externalSecrets);
+
+    const settings = workloadSettings(props.platform, env, {
+      image: this.image.imageUri,
+      elastiCacheHost: props.certStore?.primaryEndpoint,
+    });
+    const charts = new cdk8s.App();
+    const edgeChart = new EdgeChart(charts, 'edge', { settings });
+    const workload = new eks.KubernetesManifest(this, 'Workload', { cluster, overwrite: true, manifest: edgeChart.toJson() });
+    workload.node.addDependency(secretSync);
+    if (env.redisMode === 'in-cluster') {
+      const redisChart = new RedisChart(charts, 'redis', {
+        environment: env.name, passwordSecretName: REDIS_AUTH_SECRET_NAME, storageClassName: ENCRYPTED_STORAGE_CLASS,
+      });
+      const redis = new eks.KubernetesManifest(this, 'Redis', { cluster, overwrite: true, manifest: redisChart.toJson() });
+      redis.node.addDependency(secretSync, props.addons.storageClass);
+    }
+
+    this.edgeLoadBalancer = new EdgeLoadBalancer(this, 'LoadBalancer', { vpc, staticIps: env.staticIps });
     for (const [name, target] of [['http', this.edgeLoadBalancer.http], ['https', this.edgeLoadBalancer.https]] as const) {
       const binding = new TargetGroupBinding(this, `${name === 'http' ? 'Http' : 'Https'}Binding`, {
         cluster,
@@ -75,10 +125,19 @@ export class EdgeStack extends Stack {
     new CfnOutput(this, 'ClusterName', { value: cluster.clusterName, description: 'EKS cluster this environment runs on' });
     new CfnOutput(this, 'NamespaceName', { value: env.name, description: 'Kubernetes namespace of this environment' });
     new CfnOutput(this, 'RedisEndpoint', {
-      value: props.certStore
-        ? `${props.certStore.primaryEndpoint}:${REDIS_PORT}`
-        : `redis.${env.name}.svc.cluster.local:${REDIS_PORT}`,
+      value: `${settings.redis.host}:${REDIS_PORT}`,
       description: props.certStore ? 'ElastiCache certificate store (TLS + AUTH)' : 'In-cluster Redis StatefulSet',
     });
+  }
+
+  /** The password of an in-cluster Redis: generated by Secrets Manager, gone with the environment. */
+  private inClusterRedisPassword(environment: string): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, 'RedisPassword', {
+      description: `Password of the ${environment} in-cluster Redis`,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    acknowledgeNag(secret, 'The in-cluster Redis reads its password at start; a rotation would lock the edge out until both restart. Dev environments are short-lived and recreated instead', 'SMG4');
+    return secret;
   }
 }

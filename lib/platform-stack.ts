@@ -1,6 +1,7 @@
-import { aws_ec2 as ec2, aws_logs as logs, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { aws_ec2 as ec2, aws_logs as logs, CfnOutput, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ResolvedPlatformConfig } from './config';
+import { ClusterAddons } from './cluster-addons';
 import { EdgeCluster } from './edge-cluster';
 
 export interface PlatformStackProps extends StackProps {
@@ -16,6 +17,7 @@ export interface PlatformStackProps extends StackProps {
 export class PlatformStack extends Stack {
   readonly vpc: ec2.Vpc;
   readonly edgeCluster: EdgeCluster;
+  readonly addons: ClusterAddons;
   private readonly zones: string[];
 
   constructor(scope: Construct, id: string, props: PlatformStackProps) {
@@ -43,7 +45,13 @@ export class PlatformStack extends Stack {
       },
     });
 
+    Validations.of(this.vpc).acknowledge({
+      id: 'CloudFormation-Validate::W3010',
+      reason: 'Zones are explicit in the config so that synth needs no AWS lookup (and no credentials)',
+    });
+
     this.edgeCluster = new EdgeCluster(this, 'Edge', { vpc: this.vpc, platform });
+    this.addons = new ClusterAddons(this, 'Addons', { cluster: this.edgeCluster.cluster });
 
     new CfnOutput(this, 'ClusterName', {
       value: this.edgeCluster.cluster.clusterName,

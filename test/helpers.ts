@@ -25,3 +25,20 @@ export function buildTestApp(rawConfig: unknown = defaultRawConfig(), options: {
   const app = new App({ context: cdkJsonContext, builtinCloudFormationValidation: options.cfnValidation ?? false });
   return { app, stacks: buildEdgeApp(app, resolveConfig(rawConfig)) };
 }
+
+/**
+ * The Kubernetes objects applied by a stack's manifest resources (Custom::AWSCDK-EKS-KubernetesResource),
+ * optionally only those whose logical ID starts with idPrefix. A manifest with deploy-time values
+ * is an Fn::Join; each value becomes "<token>".
+ */
+export function appliedObjects(template: { findResources(type: string): Record<string, any> }, idPrefix = ''): any[] {
+  return Object.entries(template.findResources('Custom::AWSCDK-EKS-KubernetesResource'))
+    .filter(([id]) => id.startsWith(idPrefix))
+    .flatMap(([, r]) => {
+      const manifest = r.Properties.Manifest;
+      const text = typeof manifest === 'string'
+        ? manifest
+        : manifest['Fn::Join'][1].map((part: unknown) => (typeof part === 'string' ? part : '<token>')).join('');
+      return JSON.parse(text);
+    });
+}

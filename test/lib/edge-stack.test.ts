@@ -1,23 +1,11 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { buildTestApp } from '../helpers';
+import { appliedObjects, buildTestApp } from '../helpers';
 
 const { stacks } = buildTestApp();
 const prod = Template.fromStack(stacks.edges.prod);
 const dev = Template.fromStack(stacks.edges['dev-example']);
 
-/**
- * The Kubernetes objects a stack applies, parsed from its manifest resources. A manifest with
- * deploy-time values is an Fn::Join; each value becomes "<token>".
- */
-function manifests(t: Template): any[] {
-  return Object.values(t.findResources('Custom::AWSCDK-EKS-KubernetesResource')).flatMap((r: any) => {
-    const manifest = r.Properties.Manifest;
-    const text = typeof manifest === 'string'
-      ? manifest
-      : manifest['Fn::Join'][1].map((part: unknown) => (typeof part === 'string' ? part : '<token>')).join('');
-    return JSON.parse(text);
-  });
-}
+const manifests = (t: Template) => appliedObjects(t);
 
 test('one edge stack per environment', () => {
   expect(Object.keys(stacks.edges)).toEqual(['prod', 'dev-example']);
@@ -105,9 +93,11 @@ describe('target group bindings', () => {
   test('point at the right target group and the NLB security group', () => {
     const groups = prod.findResources('AWS::ElasticLoadBalancingV2::TargetGroup');
     const sgId = Object.keys(prod.findResources('AWS::EC2::SecurityGroup'))[0];
-    for (const resource of Object.values(prod.findResources('Custom::AWSCDK-EKS-KubernetesResource')) as any[]) {
-      const parts = resource.Properties.Manifest['Fn::Join']?.[1];
-      if (!parts) continue; // the namespace has no deploy-time values
+    const resources = prod.findResources('Custom::AWSCDK-EKS-KubernetesResource');
+    const bindings = Object.entries(resources).filter(([id]) => id.includes('Binding')).map(([, r]) => r as any);
+    expect(bindings).toHaveLength(2);
+    for (const resource of bindings) {
+      const parts = resource.Properties.Manifest['Fn::Join'][1];
       const port = JSON.stringify(parts).includes('edge-https') ? 8443 : 8080;
       const groupRef = parts.find((p: any) => p.Ref).Ref;
       expect((groups[groupRef] as any).Properties.Port).toBe(port);
@@ -137,5 +127,80 @@ describe('outputs', () => {
     expect(JSON.stringify(outputs.RedisEndpoint.Value)).toContain('PrimaryEndPointAddress');
     expect(dev.toJSON().Outputs.RedisEndpoint.Value).toBe('redis.dev-example.svc.cluster.local:6379');
     expect(outputs.ClusterName).toBeDefined();
+  });
+});
+
+describe('workload', () => {
+  const workloadResource = (t: Template) => {
+    const resources = t.findResources('Custom::AWSCDK-EKS-KubernetesResource');
+    const id = Object.keys(resources).find((k) => k.startsWith('Workload'))!;
+    return { id, resource: resources[id] as any, resources };
+  };
+
+  test('the edge chart is applied in the environment namespace, with the image built from image/Dockerfile', () => {
+    const deployment = manifests(prod).find((m) => m.kind === 'Deployment' && m.metadata.name === 'edge');
+    expect(deployment.metadata.namespace).toBe('prod');
+    expect(deployment.spec.template.spec.containers[0].image).toBe('<token>');
+    const assets = JSON.stringify(stacks.edges.prod.node.findAll().filter((c) => c.node.id === 'EdgeImage').map((c) => c.node.path));
+    expect(assets).toContain('Edge-prod/EdgeImage');
+    expect(stacks.edges.prod.image.imageUri).toBeDefined();
+  });
+
+  test('prod reads Redis from ElastiCache; the workload waits for the namespace and the synced secret', () => {
+    const env = manifests(prod).find((m) => m.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(env[0]).toEqual({ name: 'REDIS_HOST', value: '<token>' });
+    const { resource, resources } = workloadResource(prod);
+    const dependsOn: string[] = resource.DependsOn;
+    expect(dependsOn.some((d) => /RedisAuthManifest/.test(d))).toBe(true);
+    const syncId = dependsOn.find((d) => /RedisAuthManifest/.test(d))!;
+    expect((resources[syncId] as any).DependsOn.some((d: string) => d.startsWith('Namespace'))).toBe(true);
+    expect(Object.keys(resources).some((k) => k.startsWith('Redis') && !k.startsWith('RedisAuth'))).toBe(false);
+  });
+
+  test('dev gets its in-cluster Redis chart, after the encrypted storage class exists', () => {
+    const statefulSet = manifests(dev).find((m) => m.kind === 'StatefulSet');
+    expect(statefulSet.metadata).toMatchObject({ name: 'redis', namespace: 'dev-example' });
+    const env = manifests(dev).find((m) => m.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(env[0]).toEqual({ name: 'REDIS_HOST', value: 'redis.dev-example.svc.cluster.local' });
+  });
+});
+
+describe('Redis AUTH secret sync (External Secrets, IRSA)', () => {
+  test('a SecretStore and an ExternalSecret that make Secret edge-redis-auth (key "token") from Secrets Manager', () => {
+    const store = manifests(prod).find((m) => m.kind === 'SecretStore');
+    expect(store.apiVersion).toBe('external-secrets.io/v1');
+    expect(store.spec.provider.aws).toMatchObject({ service: 'SecretsManager', region: 'eu-west-1', auth: { jwt: { serviceAccountRef: { name: 'edge-secrets-reader' } } } });
+    const external = manifests(prod).find((m) => m.kind === 'ExternalSecret');
+    expect(external.spec.target.name).toBe('edge-redis-auth');
+    expect(external.spec.data).toEqual([{ secretKey: 'token', remoteRef: { key: '<token>' } }]);
+  });
+
+  test('the reader role may read only that one secret, and decrypt only through Secrets Manager', () => {
+    const policies = Object.values(prod.findResources('AWS::IAM::Policy')).map((p: any) => p.Properties)
+      .filter((p) => JSON.stringify(p.Roles).includes('RedisAuthServiceAccount'));
+    expect(policies).toHaveLength(1);
+    const statements = policies[0].PolicyDocument.Statement;
+    expect(statements).toHaveLength(2);
+    expect(statements[0].Effect).toBe('Allow');
+    expect([...statements[0].Action].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    expect(JSON.stringify(statements[0].Resource)).toMatch(/AuthToken/);
+    expect(statements[1]).toMatchObject({ Action: 'kms:Decrypt', Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' } } });
+  });
+
+  test('the role trusts only the cluster\'s OIDC provider for that namespace\'s service account', () => {
+    const role = Object.values(prod.findResources('AWS::IAM::Role')).find((r: any) => JSON.stringify(r).includes('sts:AssumeRoleWithWebIdentity')) as any;
+    const condition = role.Properties.AssumeRolePolicyDocument.Statement[0].Condition.StringEquals['Fn::GetAtt'][0];
+    // The condition's keys name the OIDC issuer, known at deploy time: a CfnJson resource builds it.
+    const json = JSON.stringify((prod.toJSON().Resources[condition] as any).Properties.Value);
+    expect(json).toContain('system:serviceaccount:prod:edge-secrets-reader');
+    expect(json).toContain('sts.amazonaws.com');
+  });
+
+  test('dev: a generated password in Secrets Manager, deleted with the environment; prod has none of its own', () => {
+    const devSecrets = Object.values(dev.findResources('AWS::SecretsManager::Secret')) as any[];
+    expect(devSecrets).toHaveLength(1);
+    expect(devSecrets[0].Properties.GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true });
+    expect(devSecrets[0].DeletionPolicy).toBe('Delete');
+    prod.resourceCountIs('AWS::SecretsManager::Secret', 0);
   });
 });

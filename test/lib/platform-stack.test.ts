@@ -1,5 +1,5 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { buildTestApp, defaultRawConfig } from '../helpers';
+import { appliedObjects, buildTestApp, defaultRawConfig } from '../helpers';
 
 const { stacks } = buildTestApp();
 const template = Template.fromStack(stacks.platform);
@@ -148,4 +148,24 @@ test('the AWS Load Balancer Controller is installed by Helm', () => {
 
 test('outputs the cluster name', () => {
   template.hasOutput('ClusterName', {});
+});
+
+describe('cluster add-ons', () => {
+  test('the service CIDR is fixed (nginx\'s resolver uses the cluster DNS at 172.20.0.10)', () => {
+    expect(clusterProps().KubernetesNetworkConfig).toMatchObject({ ServiceIpv4Cidr: '172.20.0.0/16' });
+  });
+
+  test('External Secrets Operator from its Helm chart, version pinned', () => {
+    template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', {
+      Chart: 'external-secrets', Repository: 'https://charts.external-secrets.io', Version: '2.0.0', Namespace: 'external-secrets',
+    });
+  });
+
+  test('EBS CSI driver with its own role through Pod Identity, and an encrypted gp3 StorageClass', () => {
+    template.hasResourceProperties('AWS::EKS::Addon', { AddonName: 'eks-pod-identity-agent' });
+    const csi = Object.values(template.findResources('AWS::EKS::Addon')).find((a: any) => a.Properties.AddonName === 'aws-ebs-csi-driver') as any;
+    expect(csi.Properties.PodIdentityAssociations).toEqual([{ RoleArn: expect.anything(), ServiceAccount: 'ebs-csi-controller-sa' }]);
+    const storageClass = appliedObjects(template).find((m: any) => m.kind === 'StorageClass');
+    expect(storageClass).toMatchObject({ metadata: { name: 'encrypted-gp3' }, provisioner: 'ebs.csi.aws.com', parameters: { encrypted: 'true', type: 'gp3' } });
+  });
 });

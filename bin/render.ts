@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// npm run render: writes every environment's Kubernetes manifests and nginx.conf to
+// rendered/<env>/, for review (`cdk diff` shows a chart as one JSON string). A test fails when
+// the committed files are stale. `npm run render -- --check` only compares.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { renderAll } from '../lib/rendered';
+
+const root = path.join(__dirname, '..');
+const check = process.argv.includes('--check');
+const files = renderAll(JSON.parse(readFileSync(path.join(root, 'cdk.json'), 'utf8')).context.edge);
+const stale: string[] = [];
+if (!check) rmSync(path.join(root, 'rendered'), { recursive: true, force: true });
+for (const [file, content] of Object.entries(files)) {
+  const target = path.join(root, file);
+  if (check) {
+    let current = '';
+    try {
+      current = readFileSync(target, 'utf8');
+    } catch {
+      // missing
+    }
+    if (current !== content) stale.push(file);
+  } else {
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, content);
+    console.log(`wrote ${file}`);
+  }
+}
+if (stale.length > 0) {
+  console.error(`stale, run \`npm run render\`: ${stale.join(', ')}`);
+  process.exit(1);
+}

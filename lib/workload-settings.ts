@@ -1,0 +1,49 @@
+import { EdgeSettings } from '../charts/edge-settings';
+import { REDIS_SERVICE_NAME } from '../charts/redis-chart';
+import { REDIS_PORT } from './cert-store';
+import { ResolvedEnvironmentConfig, ResolvedPlatformConfig } from './config';
+
+/** Name of the Secret (key "token") with the Redis AUTH token/password, synced from Secrets Manager. */
+export const REDIS_AUTH_SECRET_NAME = 'edge-redis-auth';
+
+/** The Kubernetes service CIDR of the cluster, fixed so the DNS service IP is known at synth. */
+export const SERVICE_CIDR = '172.20.0.0/16';
+/** EKS gives the cluster DNS service the .10 address of the service CIDR. */
+export const CLUSTER_DNS_IP = '172.20.0.10';
+
+/** Values known only at deploy time (tokens in a stack, placeholders in `npm run render`). */
+export interface DeployTimeValues {
+  /** URI of the edge image. */
+  readonly image: string;
+  /** Host name of the ElastiCache primary endpoint (ElastiCache mode only). */
+  readonly elastiCacheHost?: string;
+}
+
+/** The edge workload's settings for an environment, from its config and the deploy-time values. */
+export function workloadSettings(
+  platform: ResolvedPlatformConfig, env: ResolvedEnvironmentConfig, deploy: DeployTimeValues,
+): EdgeSettings {
+  const inCluster = env.redisMode === 'in-cluster';
+  if (!inCluster && !deploy.elastiCacheHost) {
+    throw new Error(`environment ${env.name} uses ElastiCache but no endpoint was given`);
+  }
+  return {
+    environment: env.name,
+    image: deploy.image,
+    replicas: env.replicas,
+    maxReplicas: env.maxReplicas,
+    acmeDirectory: env.acmeDirectory,
+    contactEmail: env.contactEmail,
+    keyAlgorithm: env.keyAlgorithm,
+    expectedDomains: env.expectedDomains,
+    domainCheckUrl: env.domainCheckUrl,
+    originUrl: env.originUrl,
+    edgeHostnames: env.edgeHostnames,
+    redis: inCluster
+      ? { host: `${REDIS_SERVICE_NAME}.${env.name}.svc.cluster.local`, port: REDIS_PORT, tls: false, inCluster: true }
+      : { host: deploy.elastiCacheHost!, port: REDIS_PORT, tls: true, inCluster: false },
+    redisAuthSecretName: REDIS_AUTH_SECRET_NAME,
+    vpcCidr: platform.vpcCidr,
+    clusterDnsIp: CLUSTER_DNS_IP,
+  };
+}

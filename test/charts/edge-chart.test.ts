@@ -1,0 +1,152 @@
+import { readLuaModules } from '../../charts/lua-sources';
+import { settingsFor } from './fixtures';
+import { edgeObjects, find } from './manifests';
+
+const prodSettings = settingsFor('prod');
+const prod = edgeObjects(prodSettings);
+const dev = edgeObjects(settingsFor('dev-example'));
+const podSpec = (objects: any[]) => find(objects, 'Deployment', 'edge').spec.template.spec;
+const container = (objects: any[]) => podSpec(objects).containers[0];
+
+test('every object is in the environment namespace, with stable names and the workload labels', () => {
+  expect(prod.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+    'ConfigMap/edge-config', 'Deployment/edge', 'HorizontalPodAutoscaler/edge', 'NetworkPolicy/edge-egress',
+    'NetworkPolicy/edge-ingress', 'PodDisruptionBudget/edge', 'Service/edge', 'ServiceAccount/edge',
+  ]);
+  for (const o of prod) {
+    expect(o.metadata.namespace).toBe('prod');
+    expect(o.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'edge', 'app.kubernetes.io/instance': 'prod' });
+  }
+  for (const o of dev) expect(o.metadata.namespace).toBe('dev-example');
+});
+
+describe('Deployment', () => {
+  test('image, replicas and the command that runs our nginx.conf', () => {
+    const deployment = find(prod, 'Deployment', 'edge');
+    expect(deployment.spec.replicas).toBe(3);
+    expect(find(dev, 'Deployment', 'edge').spec.replicas).toBe(1);
+    expect(container(prod).image).toBe(prodSettings.image);
+    expect(container(prod).command).toEqual(['/usr/local/openresty/bin/openresty', '-c', '/etc/edge/nginx.conf', '-e', 'stderr', '-g', 'daemon off;']);
+  });
+
+  test('rolls without losing capacity, spreads over zones (hard) and nodes (soft)', () => {
+    const deployment = find(prod, 'Deployment', 'edge');
+    expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxUnavailable: 0, maxSurge: 1 });
+    const spread = podSpec(prod).topologySpreadConstraints;
+    expect(spread).toEqual([
+      expect.objectContaining({ topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', maxSkew: 1 }),
+      expect.objectContaining({ topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway' }),
+    ]);
+    expect(spread[0].labelSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+  });
+
+  test('ports 8080/8443/8081, readiness and liveness on the status port', () => {
+    expect(container(prod).ports.map((p: any) => p.containerPort)).toEqual([8080, 8443, 8081]);
+    expect(container(prod).readinessProbe.httpGet).toEqual({ path: '/healthz', port: 8081 });
+    expect(container(prod).livenessProbe.httpGet).toEqual({ path: '/healthz', port: 8081 });
+    expect(container(prod).lifecycle.preStop.sleep.seconds).toBeGreaterThanOrEqual(10);
+    expect(podSpec(prod).terminationGracePeriodSeconds).toBeGreaterThan(container(prod).lifecycle.preStop.sleep.seconds);
+  });
+
+  test('memory sized from the caches, CPU requested, no CPU limit', () => {
+    const { requests, limits } = container(prod).resources;
+    expect(requests).toEqual({ cpu: '500m', memory: `${192 + 125 + 10}Mi` });
+    expect(limits).toEqual({ memory: `${2 * (192 + 125 + 10)}Mi` });
+    expect(container(dev).resources.requests.memory).toBe(`${192 + 2 + 1}Mi`);
+  });
+
+  test('non-root, read-only root filesystem, no capabilities, seccomp RuntimeDefault, no service account token', () => {
+    expect(podSpec(prod).securityContext).toEqual({
+      runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(container(prod).securityContext).toEqual({
+      runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(podSpec(prod).automountServiceAccountToken).toBe(false);
+    expect(find(prod, 'ServiceAccount', 'edge').automountServiceAccountToken).toBe(false);
+  });
+
+  test('writable emptyDirs for what nginx and auto-ssl write; config read-only', () => {
+    const mounts = Object.fromEntries(container(prod).volumeMounts.map((m: any) => [m.mountPath, m]));
+    expect(mounts['/tmp'].name).toBe('tmp');
+    expect(mounts['/var/lib/edge/auto-ssl'].name).toBe('auto-ssl');
+    expect(mounts['/etc/edge/nginx.conf']).toMatchObject({ subPath: 'nginx.conf', readOnly: true });
+    expect(mounts['/etc/edge/lua']).toMatchObject({ readOnly: true });
+    const volumes = Object.fromEntries(podSpec(prod).volumes.map((v: any) => [v.name, v]));
+    expect(volumes.tmp.emptyDir).toEqual({ medium: 'Memory', sizeLimit: '64Mi' });
+    expect(volumes['auto-ssl'].emptyDir.sizeLimit).toBe('256Mi');
+  });
+
+  test('Redis host from the settings, the AUTH token from the synced Secret, no secret value', () => {
+    expect(container(prod).env).toEqual([
+      { name: 'REDIS_HOST', value: 'master.prod-store.abc123.euw1.cache.amazonaws.com' },
+      { name: 'REDIS_AUTH', valueFrom: { secretKeyRef: { name: 'edge-redis-auth', key: 'token' } } },
+    ]);
+    expect(prod.filter((o) => o.kind === 'Secret')).toEqual([]);
+  });
+
+  test('every Lua module is mounted at its module path', () => {
+    const lua = podSpec(prod).volumes.find((v: any) => v.name === 'config-lua').configMap.items;
+    const modules = Object.keys(readLuaModules());
+    expect(modules).toContain('edge/setup.lua');
+    expect(lua.map((i: any) => i.path)).toEqual(modules);
+    for (const item of lua) expect(item.key).toBe(item.path.replace('/', '.'));
+  });
+});
+
+describe('ConfigMap', () => {
+  test('holds nginx.conf and our Lua, and a change rolls the pods', () => {
+    const config = find(prod, 'ConfigMap', 'edge-config');
+    expect(config.data['nginx.conf']).toContain('ssl_certificate_by_lua_block');
+    expect(config.data['edge.setup.lua']).toContain('function _M.init(conf)');
+    const hash = find(prod, 'Deployment', 'edge').spec.template.metadata.annotations['edge/config-hash'];
+    const changed = edgeObjects(prodSettings, { 'edge/setup.lua': '-- changed' });
+    expect(find(changed, 'Deployment', 'edge').spec.template.metadata.annotations['edge/config-hash']).not.toBe(hash);
+  });
+});
+
+test('Service "edge": ports 80 -> 8080 and 443 -> 8443, selecting the edge pods (what the TargetGroupBindings name)', () => {
+  const service = find(prod, 'Service', 'edge');
+  expect(service.spec.ports.map((p: any) => [p.name, p.port, p.targetPort])).toEqual([['http', 80, 8080], ['https', 443, 8443]]);
+  expect(service.spec.selector).toEqual({ 'app.kubernetes.io/name': 'edge', 'app.kubernetes.io/instance': 'prod' });
+});
+
+test('PodDisruptionBudget: at most one edge pod disrupted at a time', () => {
+  expect(find(prod, 'PodDisruptionBudget', 'edge').spec).toEqual({
+    maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'edge', 'app.kubernetes.io/instance': 'prod' } },
+  });
+});
+
+test('HorizontalPodAutoscaler: from replicas to maxReplicas on CPU, scaling in slowly', () => {
+  const hpa = find(prod, 'HorizontalPodAutoscaler', 'edge');
+  expect(hpa.apiVersion).toBe('autoscaling/v2');
+  expect(hpa.spec).toMatchObject({ minReplicas: 3, maxReplicas: 9, scaleTargetRef: { kind: 'Deployment', name: 'edge' } });
+  expect(hpa.spec.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } });
+  expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
+});
+
+describe('NetworkPolicies', () => {
+  test('ingress: only 8080/8443 (and the status port) from the VPC', () => {
+    const policy = find(prod, 'NetworkPolicy', 'edge-ingress');
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    const rules = policy.spec.ingress.map((r: any) => [r.from, r.ports.map((p: any) => p.port)]);
+    expect(rules).toEqual([
+      [[{ ipBlock: { cidr: '10.40.0.0/16' } }], [8080, 8443]],
+      [[{ ipBlock: { cidr: '10.40.0.0/16' } }], [8081]],
+    ]);
+  });
+
+  test('egress: DNS, Redis, HTTPS only', () => {
+    const egress = find(prod, 'NetworkPolicy', 'edge-egress').spec.egress;
+    expect(egress.map((r: any) => r.ports.map((p: any) => `${p.protocol}/${p.port}`))).toEqual([
+      ['UDP/53', 'TCP/53'], ['TCP/6379'], ['TCP/443'],
+    ]);
+    expect(egress[1].to).toEqual([{ ipBlock: { cidr: '10.40.0.0/16' } }]);
+  });
+
+  test('dev: Redis egress only to the namespace\'s Redis pods', () => {
+    const egress = find(dev, 'NetworkPolicy', 'edge-egress').spec.egress;
+    expect(egress[1].to).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis', 'app.kubernetes.io/instance': 'dev-example' } } }]);
+  });
+});

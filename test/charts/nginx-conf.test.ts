@@ -1,0 +1,204 @@
+import { localNginxOptions } from '../../charts/local-profile';
+import { toLua } from '../../charts/lua-literal';
+import { renderNginxConf, sharedDictSizes, TLS12_CIPHERS } from '../../charts/nginx-conf';
+import { podNginxOptions } from '../../charts/pod-layout';
+import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from '../../lib/config';
+import { settingsFor } from './fixtures';
+
+const prod = renderNginxConf(podNginxOptions(settingsFor('prod')));
+const dev = renderNginxConf(podNginxOptions(settingsFor('dev-example')));
+
+/** The body of the server block that listens on a port (up to its closing brace at two spaces). */
+function serverBlock(conf: string, port: number): string {
+  const start = conf.search(new RegExp(`\\n  server \\{\\n    listen [^\\n]*\\b${port}\\b`));
+  expect(start).toBeGreaterThan(0);
+  return conf.slice(start, conf.indexOf('\n  }\n', start));
+}
+
+/** The Lua table given to edge.setup.init, as text. */
+function initTable(conf: string): string {
+  return conf.slice(conf.indexOf('require("edge.setup").init('), conf.indexOf('init_worker_by_lua_block'));
+}
+
+describe('shared dicts and caches', () => {
+  test('auto_ssl sized from the expected domains (about 100 certificates per MB, 25 % headroom)', () => {
+    expect(prod).toContain('lua_shared_dict auto_ssl 125m;'); // 10000 domains
+    expect(dev).toContain('lua_shared_dict auto_ssl 2m;'); // 100 domains
+    expect(sharedDictSizes(1)).toEqual({ autoSslMb: 1, edgeCacheMb: 1 });
+    expect(sharedDictSizes(100000).autoSslMb).toBe(1250);
+  });
+
+  test('auto_ssl_settings and our own caches are declared', () => {
+    for (const conf of [prod, dev]) {
+      expect(conf).toContain('lua_shared_dict auto_ssl_settings 64k;');
+      expect(conf).toMatch(/lua_shared_dict edge_cache \d+m;/);
+      expect(conf).toContain('lua_shared_dict edge_metrics 1m;');
+    }
+  });
+
+  test('a resolver that works in the cluster: the cluster DNS service', () => {
+    expect(prod).toContain('resolver 172.20.0.10 valid=30s ipv6=off;');
+  });
+
+  test('Lua finds our modules first, then the luarocks tree, then the defaults', () => {
+    expect(prod).toContain('lua_package_path "/etc/edge/lua/?.lua;/usr/local/openresty/luajit/share/lua/5.1/?.lua;;";');
+  });
+});
+
+describe('init_by_lua: lua-resty-auto-ssl settings', () => {
+  test('prod: Redis over TLS (verified against the CA bundle), AUTH from the environment, key prefix per environment', () => {
+    const init = initTable(prod);
+    expect(init).toMatch(/redis = \{[^}]*host_env = "REDIS_HOST",[^}]*port = 6379,[^}]*ssl = true,[^}]*auth_env = "REDIS_AUTH",[^}]*prefix = "prod",/s);
+    expect(prod).toContain('lua_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;');
+    expect(prod).toContain('env REDIS_HOST;');
+    expect(prod).toContain('env REDIS_AUTH;');
+  });
+
+  test('dev: in-namespace Redis without TLS, its own prefix', () => {
+    expect(initTable(dev)).toMatch(/ssl = false,[^}]*prefix = "dev-example",/s);
+  });
+
+  test('ACME directory: Let\'s Encrypt production for prod, staging for dev', () => {
+    expect(initTable(prod)).toContain(`ca = "${LETS_ENCRYPT_PRODUCTION}"`);
+    expect(initTable(dev)).toContain(`ca = "${LETS_ENCRYPT_STAGING}"`);
+  });
+
+  test('hook server port, renewal interval and storage live in the init table', () => {
+    expect(initTable(prod)).toContain('hook_server_port = 8999,');
+    expect(initTable(prod)).toContain('renew_check_interval = 86400,');
+    expect(initTable(prod)).toContain('dir = "/var/lib/edge/auto-ssl",');
+  });
+
+  test('dehydrated (conf.d): ECDSA P-256 keys by default, the contact email, no test CA in real environments', () => {
+    const init = initTable(prod);
+    expect(init).toContain('KEY_ALGO = "prime256v1",');
+    expect(init).toContain('CONTACT_EMAIL = "tls-admin@example.com",');
+    expect(init).not.toContain('CURL_OPTS');
+    expect(init).not.toContain('KEYSIZE');
+  });
+
+  test('RSA keys set KEY_ALGO=rsa and KEYSIZE', () => {
+    const conf = renderNginxConf(podNginxOptions(settingsFor('prod', (r) => { r.environments[0].keyAlgorithm = 'rsa2048'; })));
+    expect(initTable(conf)).toContain('KEY_ALGO = "rsa",');
+    expect(initTable(conf)).toContain('KEYSIZE = "2048",');
+  });
+
+  test('allow_domain policy: domain-check URL, timeouts, cache TTLs, cool-off and our own host names', () => {
+    const init = initTable(prod);
+    expect(init).toContain('url = "https://app.example.com/internal/custom-domains/check",');
+    expect(init).toMatch(/timeout = 2000,\s+allow_ttl = 3600,\s+deny_ttl = 300,\s+error_ttl = 10,\s+order_cooloff = 900,/);
+    expect(init).toMatch(/edge_hostnames = \{\s+"edge.example.com",\s+\}/);
+  });
+});
+
+describe(':8080 (NLB port 80)', () => {
+  const http = serverBlock(prod, 8080);
+
+  test('PROXY protocol, the client address trusted from the VPC only', () => {
+    expect(http).toContain('listen 8080 default_server proxy_protocol;');
+    expect(http).toContain('set_real_ip_from 10.40.0.0/16;');
+    expect(http).toContain('real_ip_header proxy_protocol;');
+  });
+
+  test('serves ACME challenges, redirects everything else to https', () => {
+    expect(http).toMatch(/location \/\.well-known\/acme-challenge\/ \{\s+content_by_lua_block \{ require\("edge.setup"\).challenge_server\(\) \}/);
+    expect(http).toMatch(/location \/ \{\s+return 301 https:\/\/\$host\$request_uri;/);
+  });
+});
+
+describe(':8443 (NLB port 443)', () => {
+  const https = serverBlock(prod, 8443);
+
+  test('TLS with PROXY protocol and HTTP/2', () => {
+    expect(https).toContain('listen 8443 ssl http2 default_server proxy_protocol;');
+    expect(https).toContain('set_real_ip_from 10.40.0.0/16;');
+  });
+
+  test('TLS 1.2 and 1.3 only, ECDHE with AEAD ciphers, no session tickets', () => {
+    expect(https).toContain('ssl_protocols TLSv1.2 TLSv1.3;');
+    expect(https).toContain(`ssl_ciphers ${TLS12_CIPHERS};`);
+    for (const cipher of TLS12_CIPHERS.split(':')) expect(cipher).toMatch(/^ECDHE-(ECDSA|RSA)-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$/);
+    expect(https).toContain('ssl_session_tickets off;');
+  });
+
+  test('certificates by lua-resty-auto-ssl, the self-signed fallback otherwise', () => {
+    expect(https).toContain('ssl_certificate_by_lua_block { require("edge.setup").ssl_certificate() }');
+    expect(https).toContain('ssl_certificate /usr/local/share/edge/fallback.crt;');
+    expect(https).toContain('ssl_certificate_key /usr/local/share/edge/fallback.key;');
+  });
+
+  test('proxies to the origin with Host preserved, forwarding headers set, and the origin verified', () => {
+    expect(https).toContain('set $edge_origin https://app.example.com;');
+    expect(https).toContain('proxy_pass $edge_origin;');
+    expect(https).toContain('proxy_set_header Host $host;');
+    expect(https).toContain('proxy_set_header X-Forwarded-For $remote_addr;');
+    expect(https).toContain('proxy_set_header X-Forwarded-Proto https;');
+    expect(https).toContain('proxy_set_header X-Forwarded-Host $host;');
+    expect(https).toContain('proxy_ssl_verify on;');
+    expect(https).toContain('proxy_ssl_server_name on;');
+    expect(https).toContain('proxy_ssl_name app.example.com;');
+    expect(https).toContain('proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;');
+  });
+});
+
+describe('status and hook servers', () => {
+  test('health and metrics on the status port', () => {
+    const status = serverBlock(prod, 8081);
+    expect(status).toMatch(/location = \/healthz \{[^}]*return 200/s);
+    expect(status).toContain('location = /metrics {');
+    expect(status).not.toContain('proxy_protocol');
+  });
+
+  test('the hook server listens on 127.0.0.1 only', () => {
+    expect(prod).toContain('listen 127.0.0.1:8999;');
+    expect(prod).not.toMatch(/listen 8999/);
+  });
+});
+
+test('no secret value: only the names of the variables that hold them', () => {
+  for (const conf of [prod, dev]) {
+    expect(conf).not.toMatch(/password|auth_token|AUTH_TOKEN|secret\s*=/i);
+    expect(conf).toMatch(/auth_env = "REDIS_AUTH"/);
+  }
+});
+
+test('pods: no user directive (non-root), no dynamic modules (OpenResty), logs to stdout/stderr', () => {
+  expect(prod).not.toMatch(/^user /m);
+  expect(prod).not.toContain('load_module');
+  expect(prod).toContain('error_log /dev/stderr warn;');
+  expect(prod).toContain('access_log /dev/stdout edge;');
+  expect(prod).toContain('worker_processes 2;');
+});
+
+test('the local profile: same renderer, loopback ports, Debian modules, the test CA for dehydrated', () => {
+  const conf = renderNginxConf(localNginxOptions({
+    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, hookPort: 18999, dir: '/tmp/x' },
+    edgeLuaDir: '/repo/lua', autoSslTree: '/opt/tree', loadModules: ['/usr/lib/nginx/modules/ndk_http_module.so'],
+    user: 'www-data', redisPort: 16379, acmeDirectory: 'https://127.0.0.1:14000/dir', acmeApiCaFile: '/tmp/ca.pem',
+    domainCheckUrl: 'http://127.0.0.1:1/check', originUrl: 'http://127.0.0.1:2', fallbackCert: '/tmp/f.crt', fallbackKey: '/tmp/f.key',
+  }));
+  expect(conf).toMatch(/^user www-data;$/m);
+  expect(conf.indexOf('load_module /usr/lib/nginx/modules/ndk_http_module.so;')).toBeLessThan(conf.indexOf('events {'));
+  expect(conf).toContain('listen 127.0.0.1:18443 ssl http2 default_server proxy_protocol;');
+  expect(conf).toContain('CURL_OPTS = "--cacert /tmp/ca.pem",');
+  expect(conf).toContain('lua_package_path "/repo/lua/?.lua;/opt/tree/share/lua/5.1/?.lua;;";');
+  // A plain-http origin (the local stand-in) gets no TLS settings.
+  expect(conf).not.toContain('proxy_ssl_verify');
+});
+
+describe('toLua', () => {
+  test('writes tables, lists, strings, numbers and booleans', () => {
+    expect(toLua({ a: 'x', b: 2, c: true, d: ['p', 'q'], 'not-ident': 1, skipped: undefined })).toBe(
+      '{\n  a = "x",\n  b = 2,\n  c = true,\n  d = {\n    "p",\n    "q",\n  },\n  ["not-ident"] = 1,\n}');
+  });
+
+  test('escapes quotes and backslashes', () => {
+    expect(toLua('a"b\\c')).toBe('"a\\"b\\\\c"');
+  });
+
+  test('refuses control characters and non-ASCII', () => {
+    expect(() => toLua('a\nb')).toThrow(/printable ASCII/);
+    expect(() => toLua('é')).toThrow(/printable ASCII/);
+    expect(() => toLua(Number.NaN)).toThrow(/finite/);
+  });
+});
