@@ -32,7 +32,8 @@ export function podNginxOptions(s: EdgeSettings): NginxConfOptions {
     workerProcesses: POD.workerProcesses,
     loadModules: [],
     runDir: POD.runDir,
-    errorLog: { path: '/dev/stderr', level: 'warn' },
+    // nginx's own stderr target; /dev/stderr cannot be opened when stderr is a socket.
+    errorLog: { path: 'stderr', level: 'warn' },
     accessLog: '/dev/stdout',
     listen: { http: HTTP_PORT.container, https: HTTPS_PORT.container, status: POD.statusPort, hook: POD.hookPort },
     proxyProtocol: true,

@@ -165,7 +165,7 @@ test('no secret value: only the names of the variables that hold them', () => {
 test('pods: no user directive (non-root), no dynamic modules (OpenResty), logs to stdout/stderr', () => {
   expect(prod).not.toMatch(/^user /m);
   expect(prod).not.toContain('load_module');
-  expect(prod).toContain('error_log /dev/stderr warn;');
+  expect(prod).toContain('error_log stderr warn;');
   expect(prod).toContain('access_log /dev/stdout edge;');
   expect(prod).toContain('worker_processes 2;');
 });
