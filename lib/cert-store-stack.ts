@@ -1,6 +1,8 @@
 import { aws_ec2 as ec2, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { AlarmTopic } from './alarm-topic';
 import { CertStore, REDIS_PORT } from './cert-store';
+import { CertStoreAlarms } from './cert-store-alarms';
 import { ResolvedEnvironmentConfig } from './config';
 
 export interface CertStoreStackProps extends StackProps {
@@ -8,6 +10,7 @@ export interface CertStoreStackProps extends StackProps {
   readonly vpc: ec2.IVpc;
   /** Security group of the cluster's nodes and pods: the only clients of the store. */
   readonly clientSecurityGroup: ec2.ISecurityGroup;
+  readonly alarmTopic: AlarmTopic;
 }
 
 /**
@@ -16,6 +19,7 @@ export interface CertStoreStackProps extends StackProps {
  */
 export class CertStoreStack extends Stack {
   readonly certStore: CertStore;
+  readonly alarms: CertStoreAlarms;
 
   constructor(scope: Construct, id: string, props: CertStoreStackProps) {
     super(scope, id, { terminationProtection: true, ...props });
@@ -27,6 +31,13 @@ export class CertStoreStack extends Stack {
       environmentName: env.name,
       nodeType: env.redisNodeType,
       nodes: env.redisNodes,
+    });
+
+    this.alarms = new CertStoreAlarms(this, 'Alarms', {
+      environmentName: env.name,
+      replicationGroupId: this.certStore.replicationGroup.ref,
+      nodes: env.redisNodes,
+      alarmTopic: props.alarmTopic,
     });
 
     new CfnOutput(this, 'RedisEndpoint', {

@@ -58,6 +58,8 @@ export interface PlatformConfig {
    * @default [] (private endpoint)
    */
   readonly apiAllowedCidrs?: string[];
+  /** Email address subscribed to the alarms (confirm the subscription once). @default none: alarms go to the SNS topic only */
+  readonly alarmEmail?: string;
 }
 
 /** One environment: a namespace on the cluster, its own NLB, its own certificate store. */
@@ -92,14 +94,31 @@ export interface EnvironmentConfig {
   readonly staticIps?: boolean;
 }
 
+/** Deploying from GitHub Actions: the roles its workflows assume through GitHub's OIDC provider. */
+export interface DeliveryConfig {
+  /** The GitHub repository "owner/name" whose workflows may assume the roles. Required. */
+  readonly githubRepository: string;
+  /** The GitHub environment (with required reviewers) whose jobs may deploy. @default "production" */
+  readonly deployEnvironment?: string;
+  /** The branch that deploys. @default "main" */
+  readonly deployBranch?: string;
+  /** Qualifier of the account's CDK bootstrap (its roles are what the deploy role may assume). @default "hnb659fds" */
+  readonly bootstrapQualifier?: string;
+  /** The account already has GitHub's OIDC provider (there can be one per account). @default false: create it */
+  readonly githubOidcProviderExists?: boolean;
+}
+
 /** The raw config as written in cdk.json (context key "edge"). */
 export interface EdgeAppConfig {
   readonly platform: PlatformConfig;
   readonly environments: EnvironmentConfig[];
+  /** CI roles; no delivery stack when absent. */
+  readonly delivery?: DeliveryConfig;
 }
 
 /** The platform config with every default applied. */
-export interface ResolvedPlatformConfig extends Required<PlatformConfig> {
+export interface ResolvedPlatformConfig extends Required<Omit<PlatformConfig, 'alarmEmail'>> {
+  readonly alarmEmail?: string;
   readonly kubernetesVersion: KubernetesVersion;
   /** CPU architecture of the node instance types (and so of the edge image). */
   readonly nodeArchitecture: 'x86_64' | 'arm64';
@@ -112,9 +131,12 @@ export interface ResolvedEnvironmentConfig extends Required<EnvironmentConfig> {
   readonly redisMode: RedisMode;
 }
 
+export type ResolvedDeliveryConfig = Required<DeliveryConfig>;
+
 export interface ResolvedAppConfig {
   readonly platform: ResolvedPlatformConfig;
   readonly environments: ResolvedEnvironmentConfig[];
+  readonly delivery?: ResolvedDeliveryConfig;
 }
 
 /** Thrown when the config is invalid; lists every problem, each naming its field. */
@@ -146,7 +168,7 @@ const KIND_DEFAULTS: Record<EnvironmentKind, {
 class Checker {
   readonly problems: string[] = [];
 
-  constructor(private readonly raw: Record<string, unknown>, private readonly path: string) {}
+  constructor(readonly raw: Record<string, unknown>, private readonly path: string) {}
 
   fail(field: string, message: string): void {
     this.problems.push(`${this.path}.${field}: ${message}`);
@@ -297,10 +319,13 @@ function resolvePlatform(raw: unknown): { config: ResolvedPlatformConfig; proble
     if (cidr.endsWith('/0')) c.fail('apiAllowedCidrs', `"${cidr}" opens the Kubernetes API to the whole internet; list your CI and office ranges, or [] for a private endpoint`);
   }
 
+  const alarmEmail = c.raw.alarmEmail === undefined ? undefined : c.string('alarmEmail');
+  if (alarmEmail && !EMAIL.test(alarmEmail)) c.fail('alarmEmail', `must be an email address, got "${alarmEmail}"`);
+
   return {
     problems: c.problems,
     config: {
-      account, region, availabilityZones, clusterName, vpcCidr,
+      account, region, availabilityZones, clusterName, vpcCidr, alarmEmail,
       kubernetesVersion: kubernetesVersion as KubernetesVersion,
       nodeInstanceTypes, nodeMinSize, nodeDesiredSize, nodeMaxSize, apiAllowedCidrs,
       nodeArchitecture: architectures.has('arm64') ? 'arm64' : 'x86_64',
@@ -362,6 +387,25 @@ function resolveEnvironment(raw: unknown, index: number): { config: ResolvedEnvi
   };
 }
 
+function resolveDelivery(raw: unknown): { config?: ResolvedDeliveryConfig; problems: string[] } {
+  if (raw === undefined) return { problems: [] };
+  const c = new Checker(isObject(raw) ? raw : {}, 'delivery');
+  if (!isObject(raw)) return { problems: ['delivery: must be an object with githubRepository'] };
+  const githubRepository = c.string('githubRepository');
+  if (githubRepository && !/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(githubRepository)) {
+    c.fail('githubRepository', `must be "owner/name", got "${githubRepository}"`);
+  }
+  const deployEnvironment = c.string('deployEnvironment', 'production');
+  const deployBranch = c.string('deployBranch', 'main');
+  const bootstrapQualifier = c.string('bootstrapQualifier', 'hnb659fds');
+  if (!/^[a-z0-9]{1,10}$/.test(bootstrapQualifier)) c.fail('bootstrapQualifier', `must be 1-10 lower-case letters or digits, got "${bootstrapQualifier}"`);
+  const githubOidcProviderExists = c.boolean('githubOidcProviderExists', false);
+  return {
+    problems: c.problems,
+    config: { githubRepository, deployEnvironment, deployBranch, bootstrapQualifier, githubOidcProviderExists },
+  };
+}
+
 /**
  * Validates the raw config and applies every default.
  * @throws ConfigError listing every problem found, each naming its field
@@ -389,6 +433,9 @@ export function resolveConfig(raw: unknown): ResolvedAppConfig {
     seen.add(env.name);
   });
 
+  const delivery = resolveDelivery(raw.delivery);
+  problems.push(...delivery.problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
-  return { platform: platform.config, environments };
+  return { platform: platform.config, environments, delivery: delivery.config };
 }

@@ -2,6 +2,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CertStoreStack } from './cert-store-stack';
 import { ResolvedAppConfig } from './config';
+import { DeliveryStack } from './delivery-stack';
 import { EdgeStack } from './edge-stack';
 import { PlatformStack } from './platform-stack';
 
@@ -10,6 +11,7 @@ export interface EdgeAppStacks {
   readonly platform: PlatformStack;
   readonly certStores: Record<string, CertStoreStack>;
   readonly edges: Record<string, EdgeStack>;
+  readonly delivery?: DeliveryStack;
 }
 
 /**
@@ -37,6 +39,7 @@ export function buildEdgeApp(app: App, config: ResolvedAppConfig): EdgeAppStacks
         environment,
         vpc: platform.vpc,
         clientSecurityGroup: cluster.clusterSecurityGroup,
+        alarmTopic: platform.alarmTopic,
         description: `Custom-domain edge: ${environment.name} certificate store (ElastiCache Valkey)`,
       });
       certStores[environment.name] = certStore;
@@ -49,8 +52,16 @@ export function buildEdgeApp(app: App, config: ResolvedAppConfig): EdgeAppStacks
       cluster,
       addons: platform.addons,
       certStore: certStore?.certStore,
+      certStoreAlarms: certStore?.alarms,
+      alarmTopic: platform.alarmTopic,
       description: `Custom-domain edge: ${environment.name} namespace, NLB and workload`,
     });
   }
-  return { platform, certStores, edges };
+  const delivery = config.delivery && new DeliveryStack(app, 'EdgeDelivery', {
+    env,
+    delivery: config.delivery,
+    stackNamePattern: 'Edge*',
+    description: 'Custom-domain edge: GitHub Actions roles (diff, deploy)',
+  });
+  return { platform, certStores, edges, delivery };
 }

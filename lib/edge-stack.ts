@@ -11,7 +11,10 @@ import { RedisChart } from '../charts/redis-chart';
 import { CertStore, REDIS_PORT } from './cert-store';
 import { ClusterAddons, ENCRYPTED_STORAGE_CLASS } from './cluster-addons';
 import { ResolvedEnvironmentConfig, ResolvedPlatformConfig } from './config';
+import { AlarmTopic } from './alarm-topic';
+import { CertStoreAlarms } from './cert-store-alarms';
 import { EdgeLoadBalancer } from './edge-load-balancer';
+import { EdgeMonitoring } from './edge-monitoring';
 import { acknowledgeNag } from './nag';
 import { RedisAuthSync } from './redis-auth-sync';
 import { TargetGroupBinding } from './target-group-binding';
@@ -29,6 +32,9 @@ export interface EdgeStackProps extends StackProps {
   readonly addons: ClusterAddons;
   /** The environment's ElastiCache store; absent for in-cluster Redis. */
   readonly certStore?: CertStore;
+  /** The store's alarms (their widgets join the environment's dashboard). */
+  readonly certStoreAlarms?: CertStoreAlarms;
+  readonly alarmTopic: AlarmTopic;
 }
 
 /**
@@ -113,6 +119,13 @@ export class EdgeStack extends Stack {
       // The TargetGroupBinding CRD and its webhook come with the controller.
       if (cluster.albController) binding.node.addDependency(cluster.albController);
     }
+
+    new EdgeMonitoring(this, 'Monitoring', {
+      environmentName: env.name,
+      loadBalancer: this.edgeLoadBalancer,
+      alarmTopic: props.alarmTopic,
+      storeWidgets: props.certStoreAlarms?.widgets,
+    });
 
     new CfnOutput(this, 'LoadBalancerDnsName', {
       value: this.edgeLoadBalancer.loadBalancer.loadBalancerDnsName,

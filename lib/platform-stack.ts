@@ -1,7 +1,9 @@
 import { aws_ec2 as ec2, aws_logs as logs, CfnOutput, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ResolvedPlatformConfig } from './config';
+import { AlarmTopic } from './alarm-topic';
 import { ClusterAddons } from './cluster-addons';
+import { ClusterHealth } from './cluster-health';
 import { EdgeCluster } from './edge-cluster';
 
 export interface PlatformStackProps extends StackProps {
@@ -18,6 +20,7 @@ export class PlatformStack extends Stack {
   readonly vpc: ec2.Vpc;
   readonly edgeCluster: EdgeCluster;
   readonly addons: ClusterAddons;
+  readonly alarmTopic: AlarmTopic;
   private readonly zones: string[];
 
   constructor(scope: Construct, id: string, props: PlatformStackProps) {
@@ -52,11 +55,14 @@ export class PlatformStack extends Stack {
 
     this.edgeCluster = new EdgeCluster(this, 'Edge', { vpc: this.vpc, platform });
     this.addons = new ClusterAddons(this, 'Addons', { cluster: this.edgeCluster.cluster });
+    this.alarmTopic = new AlarmTopic(this, 'Alarms', { email: platform.alarmEmail });
+    new ClusterHealth(this, 'Health', { cluster: this.edgeCluster.cluster, alarmTopic: this.alarmTopic });
 
     new CfnOutput(this, 'ClusterName', {
       value: this.edgeCluster.cluster.clusterName,
       description: 'EKS cluster name (aws eks update-kubeconfig --name <this>)',
     });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topic.topicArn, description: 'SNS topic of every alarm (subscribe your pager)' });
     new CfnOutput(this, 'AdminRoleArn', { value: this.edgeCluster.adminRole.roleArn, description: 'Role with cluster-admin access' });
     new CfnOutput(this, 'DeveloperRoleArn', { value: this.edgeCluster.developerRole.roleArn, description: 'Role with edit access to dev-* namespaces only' });
   }

@@ -124,3 +124,20 @@ describe('resolveConfig rejects, naming the field and what is allowed', () => {
       'Invalid edge config (cdk.json context "edge"):\n  - environments: must be a non-empty list of environments');
   });
 });
+
+describe('delivery and alarms config', () => {
+  test('defaults', () => {
+    expect(resolveConfig(defaultRawConfig()).delivery).toEqual({
+      githubRepository: 'example-org/custom-domain-edge', deployEnvironment: 'production', deployBranch: 'main',
+      bootstrapQualifier: 'hnb659fds', githubOidcProviderExists: false,
+    });
+  });
+
+  test.each<[string, (raw: any) => void, string]>([
+    ['repository not owner/name', (r) => { r.delivery.githubRepository = 'just-a-name'; }, 'delivery.githubRepository: must be "owner/name", got "just-a-name"'],
+    ['bad qualifier', (r) => { r.delivery.bootstrapQualifier = 'Has Spaces'; }, 'delivery.bootstrapQualifier: must be 1-10 lower-case letters or digits, got "Has Spaces"'],
+    ['bad alarm email', (r) => { r.platform.alarmEmail = 'oncall'; }, 'platform.alarmEmail: must be an email address, got "oncall"'],
+  ])('%s', (_name, edit, expected) => {
+    expect(problemsOf(edit)).toContain(expected);
+  });
+});

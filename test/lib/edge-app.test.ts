@@ -5,7 +5,7 @@ describe('the whole app, as `cdk synth` builds it (cdk-nag and CloudFormation va
   test('synthesizes every stack with no unacknowledged cdk-nag finding and no validation error', () => {
     const { app } = buildTestApp(undefined, { cfnValidation: true });
     const assembly = app.synth();
-    expect(assembly.stacks.map((s) => s.stackName).sort()).toEqual(['Edge-dev-example', 'Edge-prod', 'EdgeCertStore-prod', 'EdgePlatform']);
+    expect(assembly.stacks.map((s) => s.stackName).sort()).toEqual(['Edge-dev-example', 'Edge-prod', 'EdgeCertStore-prod', 'EdgeDelivery', 'EdgePlatform']);
     for (const stack of assembly.stacks) {
       expect(stack.environment).toMatchObject({ account: '123456789012', region: 'eu-west-1' });
     }

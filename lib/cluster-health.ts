@@ -1,0 +1,50 @@
+import { aws_cloudwatch as cloudwatch, aws_eks_v2 as eks, aws_iam as iam, Duration } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { AlarmTopic } from './alarm-topic';
+import { acknowledgeNag } from './nag';
+
+export interface ClusterHealthProps {
+  readonly cluster: eks.Cluster;
+  readonly alarmTopic: AlarmTopic;
+}
+
+/**
+ * Node health of the cluster: the CloudWatch Observability add-on (Container Insights, its
+ * agent's role through Pod Identity) and an alarm when any node fails.
+ */
+export class ClusterHealth extends Construct {
+  readonly failedNodesAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: ClusterHealthProps) {
+    super(scope, id);
+    const role = new iam.Role(this, 'AgentRole', {
+      assumedBy: new iam.ServicePrincipal('pods.eks.amazonaws.com'),
+      description: 'CloudWatch agent of Container Insights (Pod Identity)',
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchAgentServerPolicy')],
+      maxSessionDuration: Duration.hours(1),
+    });
+    role.assumeRolePolicy?.addStatements(new iam.PolicyStatement({
+      actions: ['sts:TagSession'], principals: [new iam.ServicePrincipal('pods.eks.amazonaws.com')],
+    }));
+    acknowledgeNag(role, 'CloudWatchAgentServerPolicy is the policy the Container Insights agent documents (put metrics and logs)',
+      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/CloudWatchAgentServerPolicy]');
+    new eks.CfnAddon(this, 'Observability', {
+      clusterName: props.cluster.clusterName,
+      addonName: 'amazon-cloudwatch-observability',
+      resolveConflicts: 'OVERWRITE',
+      podIdentityAssociations: [{ roleArn: role.roleArn, serviceAccount: 'cloudwatch-agent' }],
+    });
+
+    this.failedNodesAlarm = new cloudwatch.Alarm(this, 'FailedNodes', {
+      alarmDescription: `EKS cluster ${props.cluster.clusterName}: a node is not ready`,
+      metric: new cloudwatch.Metric({
+        namespace: 'ContainerInsights', metricName: 'cluster_failed_node_count',
+        dimensionsMap: { ClusterName: props.cluster.clusterName }, statistic: 'Maximum', period: Duration.minutes(1),
+      }),
+      threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    props.alarmTopic.notify(this.failedNodesAlarm);
+  }
+}

@@ -1,0 +1,63 @@
+import { aws_cloudwatch as cloudwatch, Duration } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { AlarmTopic } from './alarm-topic';
+import { EdgeLoadBalancer } from './edge-load-balancer';
+
+export interface EdgeMonitoringProps {
+  readonly environmentName: string;
+  readonly loadBalancer: EdgeLoadBalancer;
+  readonly alarmTopic: AlarmTopic;
+  /** Widgets of the environment's certificate store, when it has one in ElastiCache. */
+  readonly storeWidgets?: cloudwatch.IWidget[];
+}
+
+/**
+ * Eyes on one environment: alarms when the NLB sees an unhealthy edge pod, or no healthy one,
+ * and a dashboard of the NLB's traffic and targets (and the certificate store).
+ */
+export class EdgeMonitoring extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+  readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: EdgeMonitoringProps) {
+    super(scope, id);
+    const lb = props.loadBalancer;
+    const period = Duration.minutes(1);
+
+    for (const [name, target] of [['HTTP', lb.http], ['HTTPS', lb.https]] as const) {
+      const unhealthy = target.targetGroup.metrics.unHealthyHostCount({ statistic: 'Maximum', period });
+      const healthy = target.targetGroup.metrics.healthyHostCount({ statistic: 'Minimum', period });
+      this.alarms.push(new cloudwatch.Alarm(this, `${name}UnhealthyPods`, {
+        alarmDescription: `${props.environmentName}: an edge pod fails the NLB's ${name} health check`,
+        metric: unhealthy, threshold: 0, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3, datapointsToAlarm: 3, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }));
+      this.alarms.push(new cloudwatch.Alarm(this, `${name}NoHealthyPod`, {
+        alarmDescription: `${props.environmentName}: no healthy edge pod behind the NLB's ${name} listener: the edge is down`,
+        metric: healthy, threshold: 1, comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 2, treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      }));
+    }
+    for (const alarm of this.alarms) props.alarmTopic.notify(alarm);
+
+    const nlb = lb.loadBalancer.metrics;
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `edge-${props.environmentName}`,
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({ title: 'NLB flows', left: [nlb.newFlowCount(), nlb.activeFlowCount()] }),
+          new cloudwatch.GraphWidget({ title: 'NLB bytes', left: [nlb.processedBytes()] }),
+          new cloudwatch.GraphWidget({ title: 'Client resets', left: [nlb.tcpClientResetCount(), nlb.tcpTargetResetCount()] }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Edge pods (HTTPS target group)',
+            left: [lb.https.targetGroup.metrics.healthyHostCount(), lb.https.targetGroup.metrics.unHealthyHostCount()],
+          }),
+          new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms }),
+        ],
+        ...(props.storeWidgets ? [props.storeWidgets] : []),
+      ],
+    });
+  }
+}
