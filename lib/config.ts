@@ -242,6 +242,11 @@ class Checker {
   }
 }
 
+/** Whether a string is a lower-case DNS host name (at least two labels, letters in the last). */
+export function isHostname(name: string): boolean {
+  return HOSTNAME.test(name);
+}
+
 function describe(value: unknown): string {
   return value === undefined ? 'nothing' : JSON.stringify(value);
 }
@@ -357,7 +362,7 @@ function resolveEnvironment(raw: unknown, index: number): { config: ResolvedEnvi
   if (contactEmail && !EMAIL.test(contactEmail)) c.fail('contactEmail', `must be an email address, got "${contactEmail}"`);
   const edgeHostnames = c.strings('edgeHostnames', []).map((h) => h.toLowerCase());
   for (const host of edgeHostnames) {
-    if (!HOSTNAME.test(host)) c.fail('edgeHostnames', `"${host}" is not a hostname`);
+    if (!isHostname(host)) c.fail('edgeHostnames', `"${host}" is not a hostname`);
   }
   const acmeDirectory = c.httpsUrl('acmeDirectory', defaults.acmeDirectory);
   const keyAlgorithm = c.oneOf('keyAlgorithm', KEY_ALGORITHMS, 'prime256v1');

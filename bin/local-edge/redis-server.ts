@@ -6,14 +6,14 @@ import { ManagedProcess, portAcceptsConnections, startProcess, waitFor } from '.
 export class RedisServer {
   private process?: ManagedProcess;
 
-  constructor(readonly port: number, private readonly dir: string) {
+  constructor(readonly port: number, private readonly dir: string, private readonly extraArgs: string[] = []) {
     mkdirSync(dir, { recursive: true });
   }
 
   async start(): Promise<void> {
     this.process = startProcess('redis', 'redis-server', [
       '--bind', '127.0.0.1', '--port', String(this.port), '--dir', this.dir,
-      '--appendonly', 'yes', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes',
+      '--appendonly', 'yes', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', ...this.extraArgs,
     ], { logFile: path.join(this.dir, 'redis.log') });
     await waitFor(`redis on port ${this.port}`, () => portAcceptsConnections(this.port));
   }

@@ -1,0 +1,115 @@
+import { X509Certificate } from 'node:crypto';
+import Redis from 'ioredis';
+
+/** A certificate as lua-resty-auto-ssl stores it, described (its private key is never read out). */
+export interface StoredCertificate {
+  readonly domain: string;
+  readonly subjectAltNames: string[];
+  readonly issuer: string;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** Whole days from now until notAfter (negative once expired). */
+  readonly daysLeft: number;
+}
+
+/** Connection settings: a redis:// or rediss:// (TLS) URL, the password kept apart. */
+export interface StoreConnection {
+  readonly url: string;
+  readonly password?: string;
+  /** The environment's key prefix (its name). */
+  readonly prefix: string;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Reads and deletes certificates in an environment's store (keys "<prefix>:<domain>:latest"). */
+export class CertStoreClient {
+  /** The last connection error (AUTH failures arrive as an event, before connect() rejects). */
+  private lastError?: Error;
+
+  private constructor(private readonly redis: Redis, private readonly prefix: string, private readonly now: () => Date) {
+    redis.on('error', (error: Error) => { this.lastError = error; });
+  }
+
+  static connect(connection: StoreConnection, now: () => Date = () => new Date()): CertStoreClient {
+    const url = new URL(connection.url);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`--redis must be a redis:// or rediss:// URL, got "${connection.url}"`);
+    if (url.password) throw new Error('put the password in REDIS_AUTH, not in the URL');
+    const redis = new Redis({
+      host: url.hostname,
+      port: Number(url.port || 6379),
+      password: connection.password,
+      // rediss://: TLS, the server's certificate verified against the system's CAs and its name.
+      tls: url.protocol === 'rediss:' ? { servername: url.hostname } : undefined,
+      lazyConnect: true,
+      connectTimeout: 3000,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => null,
+    });
+    return new CertStoreClient(redis, connection.prefix, now);
+  }
+
+  async open(): Promise<void> {
+    try {
+      await this.redis.connect();
+      await this.redis.ping();
+    } catch (error) {
+      throw this.lastError ?? error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+
+  private key(domain: string): string {
+    return `${this.prefix}:${domain}:latest`;
+  }
+
+  describe(domain: string, json: string): StoredCertificate {
+    const stored = JSON.parse(json) as { cert_pem?: string; fullchain_pem?: string };
+    const pem = stored.cert_pem ?? stored.fullchain_pem;
+    if (!pem) throw new Error(`${domain}: stored entry has no certificate`);
+    const cert = new X509Certificate(pem);
+    const notAfter = new Date(cert.validTo);
+    return {
+      domain,
+      subjectAltNames: (cert.subjectAltName ?? '').split(', ').filter(Boolean).map((n) => n.replace(/^DNS:/, '')),
+      issuer: cert.issuer.replace(/\n/g, ', '),
+      serial: cert.serialNumber.toLowerCase(),
+      notBefore: new Date(cert.validFrom),
+      notAfter,
+      daysLeft: Math.floor((notAfter.getTime() - this.now().getTime()) / DAY_MS),
+    };
+  }
+
+  /** Every stored certificate, soonest expiry first. SCAN, so a large store is not blocked. */
+  async list(): Promise<StoredCertificate[]> {
+    const keys: string[] = [];
+    const pattern = `${this.prefix}:*:latest`;
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      keys.push(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+    const certificates: StoredCertificate[] = [];
+    for (const key of keys.sort()) {
+      const json = await this.redis.get(key);
+      if (json) certificates.push(this.describe(key.slice(this.prefix.length + 1, -':latest'.length), json));
+    }
+    return certificates.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+  }
+
+  async get(domain: string): Promise<StoredCertificate | undefined> {
+    const json = await this.redis.get(this.key(domain));
+    return json ? this.describe(domain, json) : undefined;
+  }
+
+  /** Deletes a certificate and its order mark: the next handshake for the name orders a new one. */
+  async delete(domain: string): Promise<boolean> {
+    const removed = await this.redis.del(this.key(domain), `${this.prefix}:edge:order:${domain}`);
+    return removed > 0;
+  }
+}
