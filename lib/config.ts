@@ -112,6 +112,8 @@ export interface DeliveryConfig {
 export interface EdgeAppConfig {
   readonly platform: PlatformConfig;
   readonly environments: EnvironmentConfig[];
+  /** What a dev environment made on demand (`npm run dev:up -- <name>`) is configured with. @default none: dev:up refuses */
+  readonly devDefaults?: Omit<EnvironmentConfig, 'name'>;
   /** CI roles; no delivery stack when absent. */
   readonly delivery?: DeliveryConfig;
 }
@@ -336,6 +338,30 @@ function resolvePlatform(raw: unknown): { config: ResolvedPlatformConfig; proble
       nodeArchitecture: architectures.has('arm64') ? 'arm64' : 'x86_64',
     },
   };
+}
+
+/**
+ * Adds on-demand dev environments ("dev-<label>" for each label) to a raw config, configured
+ * with its devDefaults. Labels already configured are left as they are.
+ * @throws ConfigError when a label is not allowed or there are no devDefaults
+ */
+export function withDevEnvironments(raw: unknown, labels: string[]): unknown {
+  if (labels.length === 0) return raw;
+  const problems: string[] = [];
+  for (const label of labels) {
+    if (environmentKind(`dev-${label}`) !== 'dev') {
+      problems.push(`dev: "${label}" is not a dev environment name: a lower-case DNS label of at most 20 characters (a-z, 0-9, "-")`);
+    }
+  }
+  const config = isObject(raw) ? raw : {};
+  if (!isObject(config.devDefaults)) problems.push('devDefaults: missing; cdk.json "edge" needs devDefaults for dev environments made on demand');
+  if (problems.length > 0) throw new ConfigError(problems);
+  const environments = Array.isArray(config.environments) ? [...config.environments] : [];
+  for (const label of labels) {
+    const name = `dev-${label}`;
+    if (!environments.some((e) => isObject(e) && e.name === name)) environments.push({ ...(config.devDefaults as object), name });
+  }
+  return { ...config, environments };
 }
 
 /** The kind of environment a name denotes, or undefined when the name is not allowed. */
