@@ -1,6 +1,6 @@
-import { aws_eks_v2 as eks, aws_iam as iam, Duration } from 'aws-cdk-lib';
+import { aws_eks_v2 as eks } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { acknowledgeNag } from './nag';
+import { PodIdentityRole } from './pod-identity-role';
 
 /** StorageClass for persistent volumes of the edge (the dev Redis): encrypted gp3 EBS. */
 export const ENCRYPTED_STORAGE_CLASS = 'encrypted-gp3';
@@ -28,19 +28,11 @@ export class ClusterAddons extends Construct {
 
     const podIdentityAgent = new eks.Addon(this, 'PodIdentityAgent', { cluster, addonName: 'eks-pod-identity-agent' });
 
-    const ebsCsiRole = new iam.Role(this, 'EbsCsiRole', {
-      assumedBy: new iam.ServicePrincipal('pods.eks.amazonaws.com'),
+    const ebsCsiRole = new PodIdentityRole(this, 'EbsCsiRole', {
       description: 'EBS CSI driver controller (Pod Identity)',
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEBSCSIDriverPolicy')],
-      maxSessionDuration: Duration.hours(1),
+      managedPolicyName: 'service-role/AmazonEBSCSIDriverPolicy',
+      reason: 'AmazonEBSCSIDriverPolicy is the policy the EBS CSI driver documents; it is scoped by tags to volumes the driver creates',
     });
-    // Pod Identity also tags the session.
-    ebsCsiRole.assumeRolePolicy?.addStatements(new iam.PolicyStatement({
-      actions: ['sts:TagSession'],
-      principals: [new iam.ServicePrincipal('pods.eks.amazonaws.com')],
-    }));
-    acknowledgeNag(ebsCsiRole, 'AmazonEBSCSIDriverPolicy is the policy the EBS CSI driver documents; it is scoped by tags to volumes the driver creates',
-      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy]');
     const ebsCsi = new eks.CfnAddon(this, 'EbsCsiDriver', {
       clusterName: cluster.clusterName,
       addonName: 'aws-ebs-csi-driver',

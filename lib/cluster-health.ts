@@ -1,7 +1,7 @@
-import { aws_cloudwatch as cloudwatch, aws_eks_v2 as eks, aws_iam as iam, Duration } from 'aws-cdk-lib';
+import { aws_cloudwatch as cloudwatch, aws_eks_v2 as eks, Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
-import { acknowledgeNag } from './nag';
+import { PodIdentityRole } from './pod-identity-role';
 
 export interface ClusterHealthProps {
   readonly cluster: eks.Cluster;
@@ -17,17 +17,11 @@ export class ClusterHealth extends Construct {
 
   constructor(scope: Construct, id: string, props: ClusterHealthProps) {
     super(scope, id);
-    const role = new iam.Role(this, 'AgentRole', {
-      assumedBy: new iam.ServicePrincipal('pods.eks.amazonaws.com'),
+    const role = new PodIdentityRole(this, 'AgentRole', {
       description: 'CloudWatch agent of Container Insights (Pod Identity)',
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchAgentServerPolicy')],
-      maxSessionDuration: Duration.hours(1),
+      managedPolicyName: 'CloudWatchAgentServerPolicy',
+      reason: 'CloudWatchAgentServerPolicy is the policy the Container Insights agent documents (put metrics and logs)',
     });
-    role.assumeRolePolicy?.addStatements(new iam.PolicyStatement({
-      actions: ['sts:TagSession'], principals: [new iam.ServicePrincipal('pods.eks.amazonaws.com')],
-    }));
-    acknowledgeNag(role, 'CloudWatchAgentServerPolicy is the policy the Container Insights agent documents (put metrics and logs)',
-      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/CloudWatchAgentServerPolicy]');
     new eks.CfnAddon(this, 'Observability', {
       clusterName: props.cluster.clusterName,
       addonName: 'amazon-cloudwatch-observability',
