@@ -58,6 +58,10 @@ function _M.wait_for_peer(self, storage, domain, started)
     if cert then
       return true
     end
+    -- The peer's order failed (order_failed marked it): no certificate is coming.
+    if storage.adapter:get("edge:order:" .. domain) == "failed" then
+      return false
+    end
   end
   return false
 end
