@@ -38,6 +38,11 @@ end
 
 local function stored_certificate(storage, domain)
   local cert, err = storage:get_cert(domain)
+  if err and not tostring(err):find("^redis") then
+    -- The store answered, but the entry does not decode: treat it as absent (a new order replaces it).
+    ngx.log(ngx.WARN, "edge: stored certificate of ", domain, " is unreadable, ignoring it: ", err)
+    return nil
+  end
   if err then
     metrics.inc("edge_store_errors_total")
     ngx.log(ngx.WARN, "edge: certificate store unavailable while checking ", domain, ": ", err)

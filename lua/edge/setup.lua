@@ -118,6 +118,11 @@ function _M.init_worker()
   auto_ssl:init_worker()
 end
 
+-- Whether lua-resty-auto-ssl holds the name's certificate in this instance's memory.
+local function in_memory(domain)
+  return ngx.shared.auto_ssl:get("domain:fullchain_der:" .. domain) ~= nil
+end
+
 -- Names that cannot be a customer's are answered with the fallback certificate here, before
 -- lua-resty-auto-ssl (which would log a warning for each): no order, no log line.
 function _M.ssl_certificate()
@@ -133,10 +138,18 @@ function _M.ssl_certificate()
     ngx.log(ngx.INFO, "edge: refused server name (", why, ")")
     return
   end
-  local cached = ngx.shared.auto_ssl:get("domain:fullchain_der:" .. domain)
+  local cached = in_memory(domain)
   auto_ssl:ssl_certificate()
+  local ordered = ngx.ctx.edge_order ~= nil
   policy:after_handshake(auto_ssl)
-  metrics.inc("edge_handshakes_total", "certificate", cached and "memory" or "store_or_issued")
+  -- Where the certificate came from: this pod's memory, the store, a new order, or none.
+  local source = "fallback"
+  if cached then
+    source = "memory"
+  elseif in_memory(domain) then
+    source = ordered and "issued" or "store"
+  end
+  metrics.inc("edge_handshakes_total", "certificate", source)
 end
 
 function _M.challenge_server()

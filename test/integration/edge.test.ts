@@ -119,6 +119,8 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
   test('1. the first HTTPS request for an allowed name gets a certificate issued during the handshake', async () => {
     allow(firstName);
     const ordersBefore = orders();
+    const source = async (kind: string) => sumMetric(`edge_handshakes_total{certificate="${kind}"}`);
+    const sourcesBefore = { issued: await source('issued'), store: await source('store'), memory: await source('memory') };
     const r = await viaLb(firstName, page);
     expectIssued(r, firstName);
     firstSerial = r.certificate!.serial;
@@ -146,6 +148,13 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
       console.log(`MEASURED: instance ${instance.name}: first handshake ${times[0].toFixed(1)} ms, then cache hits median ${median(times.slice(1)).toFixed(1)} ms (n=10)`);
     }
     expect(orders() - ordersBefore).toBe(1);
+    // The handshake-source metric: issued once, read from the store once (by the other
+    // instance), and from memory for the other 21 handshakes.
+    expect({
+      issued: await source('issued') - sourcesBefore.issued,
+      store: await source('store') - sourcesBefore.store,
+      memory: await source('memory') - sourcesBefore.memory,
+    }).toEqual({ issued: 1, store: 1, memory: 21 });
   });
 
   test('2. a denied name gets the fallback certificate and no order', async () => {

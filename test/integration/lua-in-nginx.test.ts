@@ -288,6 +288,15 @@ describe('allow_domain policy with a stand-in for auto-ssl\'s storage wrapper', 
     expect(await accountEnsureCalls()).toBe(ensureCalls); // no order, so no account needed
   });
 
+  test('an unreadable stored entry counts as no certificate: a new order replaces it (stand-in for auto-ssl\'s storage wrapper)', async () => {
+    const name = allowName('corrupt');
+    await store!.call('SET', `${PREFIX}:${name}:latest`, '{not json');
+    const reply = await allow(name);
+    expect(reply.allowed).toBe(true);
+    expect(reply.order_started).toBe(true);
+    expect(await store!.call('EXISTS', orderKey(name))).toBe(1);
+  });
+
   test('a stored certificate does not bypass the domain check (stand-in for auto-ssl\'s storage wrapper)', async () => {
     const name = fresh('stored-but-denied');
     await storeCertificate(name);
