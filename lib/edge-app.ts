@@ -51,8 +51,7 @@ export function buildEdgeApp(app: App, config: ResolvedAppConfig): EdgeAppStacks
       vpc: platform.vpc,
       cluster,
       addons: platform.addons,
-      certStore: certStore?.certStore,
-      certStoreAlarms: certStore?.alarms,
+      certStore,
       alarmTopic: platform.alarmTopic,
       description: `Custom-domain edge: ${environment.name} namespace, NLB and workload`,
     });

@@ -8,11 +8,11 @@ import { Construct } from 'constructs';
 import { EdgeChart } from '../charts/edge-chart';
 import { EDGE_SERVICE_NAME } from '../charts/edge-ports';
 import { RedisChart } from '../charts/redis-chart';
-import { CertStore, REDIS_PORT } from './cert-store';
+import { REDIS_PORT } from './cert-store';
 import { ClusterAddons, ENCRYPTED_STORAGE_CLASS } from './cluster-addons';
 import { ResolvedEnvironmentConfig, ResolvedPlatformConfig } from './config';
 import { AlarmTopic } from './alarm-topic';
-import { CertStoreAlarms } from './cert-store-alarms';
+import { CertStoreStack } from './cert-store-stack';
 import { EdgeLoadBalancer } from './edge-load-balancer';
 import { EdgeMonitoring } from './edge-monitoring';
 import { acknowledgeNag } from './nag';
@@ -30,10 +30,8 @@ export interface EdgeStackProps extends StackProps {
   readonly cluster: eks.Cluster;
   /** What the platform installs for the environments (External Secrets, storage class). */
   readonly addons: ClusterAddons;
-  /** The environment's ElastiCache store; absent for in-cluster Redis. */
-  readonly certStore?: CertStore;
-  /** The store's alarms (their widgets join the environment's dashboard). */
-  readonly certStoreAlarms?: CertStoreAlarms;
+  /** The environment's ElastiCache store (its alarms' widgets join the dashboard); absent for in-cluster Redis. */
+  readonly certStore?: CertStoreStack;
   readonly alarmTopic: AlarmTopic;
 }
 
@@ -81,9 +79,10 @@ export class EdgeStack extends Stack {
       platform: props.platform.nodeArchitecture === 'arm64' ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
     });
 
-    const redisSecret = props.certStore?.authToken ?? this.inClusterRedisPassword(env.name);
+    const store = props.certStore?.certStore;
+    const redisSecret = store?.authToken ?? this.inClusterRedisPassword(env.name);
     const secretSync = new RedisAuthSync(this, 'RedisAuth', {
-      cluster, namespace: env.name, secret: redisSecret, secretKey: props.certStore?.encryptionKey,
+      cluster, namespace: env.name, secret: redisSecret, secretKey: store?.encryptionKey,
       targetSecretName: REDIS_AUTH_SECRET_NAME,
     });
     secretSync.node.addDependency(this.namespace);
@@ -91,7 +90,7 @@ export class EdgeStack extends Stack {
 
     const settings = workloadSettings(props.platform, env, {
       image: this.image.imageUri,
-      elastiCacheHost: props.certStore?.primaryEndpoint,
+      elastiCacheHost: store?.primaryEndpoint,
     });
     const charts = new cdk8s.App();
     const edgeChart = new EdgeChart(charts, 'edge', { settings });
@@ -124,7 +123,7 @@ export class EdgeStack extends Stack {
       environmentName: env.name,
       loadBalancer: this.edgeLoadBalancer,
       alarmTopic: props.alarmTopic,
-      storeWidgets: props.certStoreAlarms?.widgets,
+      storeWidgets: props.certStore?.alarms.widgets,
     });
 
     new CfnOutput(this, 'LoadBalancerDnsName', {

@@ -62,9 +62,9 @@ export class LocalEdge {
     await this.domainCheck.start();
     await this.origin.start();
 
-    const instancePorts = () => this.instances;
-    this.http = new LoadBalancer(() => instancePorts().map((i) => i.profile.instance.httpPort));
-    this.https = new LoadBalancer(() => instancePorts().map((i) => i.profile.instance.httpsPort));
+    // The instances are created below, once pebble's ports are known: look them up per connection.
+    this.http = new LoadBalancer(() => this.instances.map((i) => i.profile.instance.httpPort));
+    this.https = new LoadBalancer(() => this.instances.map((i) => i.profile.instance.httpsPort));
     await this.http.start(o.ports?.http ?? 0);
     await this.https.start(o.ports?.https ?? 0);
 
