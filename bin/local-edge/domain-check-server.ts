@@ -15,6 +15,7 @@ export class DomainCheckServer {
   mode: DomainCheckMode = 'normal';
   delayMs = 5000;
   private server?: http.Server;
+  private readonly pending = new Set<NodeJS.Timeout>();
 
   async start(port = 0): Promise<number> {
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -44,11 +45,17 @@ export class DomainCheckServer {
       else if (this.allowed.has(domain)) res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ours\n');
       else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not ours\n');
     };
-    if (this.mode === 'slow') setTimeout(answer, this.delayMs);
-    else answer();
+    if (this.mode === 'slow') {
+      const timer = setTimeout(() => { this.pending.delete(timer); answer(); }, this.delayMs);
+      this.pending.add(timer);
+    } else {
+      answer();
+    }
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.pending) clearTimeout(timer);
+    this.pending.clear();
     if (!this.server) return;
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));

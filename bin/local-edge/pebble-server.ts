@@ -84,9 +84,9 @@ export class PebbleServer {
     return (this.log().match(/There are now \d+ accounts in memory/g) ?? []).length;
   }
 
-  /** Certificates pebble has issued, with their serials. */
+  /** Serials of the certificates pebble has issued: lower-case hex without leading zeros (as TLS clients show them). */
   issuedSerials(): string[] {
-    return [...this.log().matchAll(/Issued certificate serial ([0-9a-f]+)/g)].map((m) => m[1]);
+    return [...this.log().matchAll(/Issued certificate serial ([0-9a-f]+)/g)].map((m) => m[1].replace(/^0+(?=.)/, ''));
   }
 
   /** pebble's issuing root and intermediate (new at every start), as one PEM bundle. */
