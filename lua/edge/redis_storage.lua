@@ -96,14 +96,11 @@ function _M.set(self, key, value, options)
   end)
 end
 
--- Sets the key only if it does not exist, expiring after exptime seconds (none: never).
--- Returns true if set, false if it existed.
-function _M.add(self, key, value, exptime)
+-- A conditional SET (NX, XX...): true if it was set, false if the condition did not hold.
+local function set_if(self, key, value, ...)
+  local args = { ... }
   local result, err = self:with_connection(function(connection)
-    if exptime then
-      return connection:command("SET", prefixed(self, key), value, "NX", "EX", math.ceil(exptime))
-    end
-    return connection:command("SET", prefixed(self, key), value, "NX")
+    return connection:command("SET", prefixed(self, key), value, unpack(args))
   end)
   if err then
     return nil, err
@@ -111,15 +108,17 @@ function _M.add(self, key, value, exptime)
   return result == "OK"
 end
 
--- Replaces the value of an existing key, keeping its expiry. Returns true if it existed.
-function _M.replace(self, key, value)
-  local result, err = self:with_connection(function(connection)
-    return connection:command("SET", prefixed(self, key), value, "XX", "KEEPTTL")
-  end)
-  if err then
-    return nil, err
+-- Sets the key only if it does not exist, expiring after exptime seconds (none: never).
+function _M.add(self, key, value, exptime)
+  if exptime then
+    return set_if(self, key, value, "NX", "EX", math.ceil(exptime))
   end
-  return result == "OK"
+  return set_if(self, key, value, "NX")
+end
+
+-- Replaces the value of an existing key, keeping its expiry.
+function _M.replace(self, key, value)
+  return set_if(self, key, value, "XX", "KEEPTTL")
 end
 
 function _M.delete(self, key)
