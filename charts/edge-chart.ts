@@ -54,7 +54,8 @@ export class EdgeChart extends Chart {
     new k8s.KubeDeployment(this, 'Deployment', {
       metadata: { name: 'edge' },
       spec: {
-        replicas: s.replicas,
+        // No replicas here: the HorizontalPodAutoscaler owns the count (from s.replicas up), and
+        // a replicas field would reset it to the minimum on every deploy.
         revisionHistoryLimit: 5,
         selector: { matchLabels: selector },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },

@@ -21,10 +21,11 @@ test('every object is in the environment namespace, with stable names and the wo
 });
 
 describe('Deployment', () => {
-  test('image, replicas and the command that runs our nginx.conf', () => {
+  test('image and the command that runs our nginx.conf; the autoscaler owns the replica count', () => {
     const deployment = find(prod, 'Deployment', 'edge');
-    expect(deployment.spec.replicas).toBe(3);
-    expect(find(dev, 'Deployment', 'edge').spec.replicas).toBe(1);
+    expect(deployment.spec.replicas).toBeUndefined();
+    expect(find(prod, 'HorizontalPodAutoscaler', 'edge').spec.minReplicas).toBe(3);
+    expect(find(dev, 'HorizontalPodAutoscaler', 'edge').spec.minReplicas).toBe(1);
     expect(container(prod).image).toBe(prodSettings.image);
     expect(container(prod).command).toEqual(['/usr/local/openresty/bin/openresty', '-c', '/etc/edge/nginx.conf', '-e', 'stderr', '-g', 'daemon off;']);
   });
