@@ -4,7 +4,7 @@ import { LUA_ROOT } from '../../charts/lua-sources';
 import { AutoSslTree } from './auto-ssl-tree';
 import { DomainCheckServer } from './domain-check-server';
 import { LoadBalancer } from './load-balancer';
-import { NginxInstance, nginxModules, removeStaleSockprocFiles, runningAsRoot, stopSockproc, WORKER_USER } from './nginx-instance';
+import { NginxInstance, nginxModules, removeStaleSockprocFiles, runningAsRoot, stopSockproc, WORKER_USER, workerReadableDir } from './nginx-instance';
 import { OriginServer } from './origin-server';
 import { PebbleServer } from './pebble-server';
 import { makeSelfSigned } from './pki';
@@ -84,13 +84,14 @@ export class LocalEdge {
 
     const fallback = makeSelfSigned(o.workDir, 'fallback', 'fallback.invalid');
     removeStaleSockprocFiles();
+    const edgeLuaDir = workerReadableDir(LUA_ROOT, o.workDir);
     for (const name of ['a', 'b']) {
       const instance = new NginxInstance({
         instance: {
           name, dir: path.join(o.workDir, `nginx-${name}`),
           httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort(), hookPort: await freePort(),
         },
-        edgeLuaDir: LUA_ROOT,
+        edgeLuaDir,
         autoSslTree: o.autoSslTree.root,
         loadModules: nginxModules(),
         user: runningAsRoot() ? WORKER_USER : undefined,

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { LocalProfile, localNginxOptions } from '../../charts/local-profile';
 import { renderNginxConf } from '../../charts/nginx-conf';
@@ -122,5 +122,23 @@ export function removeStaleSockprocFiles(): void {
   if (!sockprocPid()) {
     rmSync(SOCKPROC_PID_FILE, { force: true });
     rmSync(SOCKPROC_SOCKET, { force: true });
+  }
+}
+
+/**
+ * A directory of Lua modules the nginx workers can read: the directory itself, or, when nginx
+ * runs as root and its workers (www-data) cannot reach the checkout, a readable copy in workDir.
+ */
+export function workerReadableDir(dir: string, workDir: string): string {
+  if (!runningAsRoot()) return dir;
+  try {
+    execFileSync('runuser', ['-u', WORKER_USER, '--', 'ls', dir], { stdio: 'ignore' });
+    return dir;
+  } catch {
+    const copy = path.join(workDir, `readable-${path.basename(dir)}`);
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(dir, copy, { recursive: true });
+    execFileSync('chmod', ['-R', 'a+rX', copy]);
+    return copy;
   }
 }

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { nginxBinary, nginxModules, runningAsRoot, WORKER_USER } from '../../../bin/local-edge/nginx-instance';
+import { nginxBinary, nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
 import { isAlive, ManagedProcess, portAcceptsConnections, startProcess, stopPid, waitFor } from '../../../bin/local-edge/processes';
 import { LUA_ROOT } from '../../../charts/lua-sources';
 
@@ -61,7 +61,7 @@ export class HarnessNginx {
       'http {',
       `  access_log ${this.dir}/access.log;`,
       ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${this.dir}/${t};`),
-      `  lua_package_path "${LUA_ROOT}/?.lua;${HARNESS_LUA_DIR}/?.lua;;";`,
+      `  lua_package_path "${workerReadableDir(LUA_ROOT, this.dir)}/?.lua;${workerReadableDir(HARNESS_LUA_DIR, this.dir)}/?.lua;;";`,
       '  lua_shared_dict edge_cache 1m;',
       '  lua_shared_dict edge_metrics 1m;',
       '  # allow_domain.after_handshake looks for a certificate in auto-ssl\'s dict.',
