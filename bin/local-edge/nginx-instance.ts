@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { LocalProfile, localNginxOptions } from '../../charts/local-profile';
@@ -135,7 +136,7 @@ export function workerReadableDir(dir: string, workDir: string): string {
     execFileSync('runuser', ['-u', WORKER_USER, '--', 'ls', dir], { stdio: 'ignore' });
     return dir;
   } catch {
-    const copy = path.join(workDir, `readable-${path.basename(dir)}`);
+    const copy = path.join(workDir, `readable-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`);
     rmSync(copy, { recursive: true, force: true });
     cpSync(dir, copy, { recursive: true });
     execFileSync('chmod', ['-R', 'a+rX', copy]);
