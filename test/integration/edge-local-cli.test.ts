@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findAutoSslTree } from '../../bin/local-edge/auto-ssl-tree';
+import { reportSkipped } from './support/skipped';
 import { SOCKPROC_PID_FILE } from '../../bin/local-edge/nginx-instance';
 import { freePort } from '../../bin/local-edge/processes';
 import { processesMentioning } from './support/leftovers';
@@ -31,7 +32,7 @@ test('without lua-resty-auto-ssl it says what is missing and exits non-zero', as
 });
 
 const { tree, reason } = findAutoSslTree();
-if (!tree) console.log(`SKIPPED: npm run edge:local end to end: ${reason}`);
+if (!tree) reportSkipped('npm run edge:local end to end', reason!);
 (tree ? test : test.skip)('serves a certificate to the printed curl, and Ctrl-C stops every process it started', async () => {
   const work = mkdtempSync(path.join(os.tmpdir(), 'edge-local-cli-'));
   const [http, https] = [await freePort(), await freePort()];

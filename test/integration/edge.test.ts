@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findAutoSslTree } from '../../bin/local-edge/auto-ssl-tree';
+import { reportSkipped } from './support/skipped';
 import { LocalEdge } from '../../bin/local-edge/local-edge';
 import { NginxInstance, SOCKPROC_PID_FILE } from '../../bin/local-edge/nginx-instance';
 import { isAlive, sleep } from '../../bin/local-edge/processes';
@@ -19,7 +20,7 @@ import { connectStore } from './support/store-client';
 import { tlsProbe, TlsProbeOptions, TlsProbeResult } from './support/tls-client';
 
 const { tree, reason } = findAutoSslTree();
-if (!tree) console.log(`SKIPPED: end-to-end edge tests (lua-resty-auto-ssl, pebble): ${reason}`);
+if (!tree) reportSkipped('end-to-end edge tests (lua-resty-auto-ssl, pebble)', reason!);
 const describeWithAutoSsl = tree ? describe : describe.skip;
 
 // LocalEdge settings for this file. The cool-off is short so scenario 7 can watch it end.

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { LUA_ROOT } from '../../charts/lua-sources';
 import { POD } from '../../charts/pod-layout';
 import { findAutoSslTree } from '../../bin/local-edge/auto-ssl-tree';
+import { reportSkipped } from './support/skipped';
 import { nginxBinary, nginxModules } from '../../bin/local-edge/nginx-instance';
 import { makeSelfSigned } from '../../bin/local-edge/pki';
 
@@ -14,7 +15,7 @@ import { makeSelfSigned } from '../../bin/local-edge/pki';
 // nginx also needs its lua module loaded (OpenResty has it built in). Nothing else is changed.
 const root = path.join(__dirname, '..', '..');
 const { tree, reason } = findAutoSslTree();
-if (!tree) console.log(`SKIPPED: rendered nginx.conf under nginx -t: ${reason}`);
+if (!tree) reportSkipped('rendered nginx.conf under nginx -t', reason!);
 const describeWithTree = tree ? describe : describe.skip;
 
 describeWithTree('rendered nginx.conf passes nginx -t', () => {
