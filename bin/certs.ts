@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run certs -- <command>: the certificates in an environment's store (see README).
-import { isHostname } from '../lib/config';
+import { environmentKind, isHostname } from '../lib/config';
 import { CertStoreClient, StoredCertificate } from './certs/cert-store-client';
 
 const USAGE = `usage: npm run certs -- [--redis URL] --prefix ENV <command> [--json]
@@ -55,7 +55,7 @@ export function parseCertsArgs(argv: string[], env: NodeJS.ProcessEnv): CertsCom
   if (!command) throw new UsageError('no command');
   if (!['list', 'show', 'delete', 'expiring'].includes(command)) throw new UsageError(`unknown command "${command}"`);
   if (!prefix) throw new UsageError('--prefix (the environment name) is required');
-  if (!/^(prod|staging|local|dev-[a-z0-9]([a-z0-9-]*[a-z0-9])?)$/.test(prefix)) {
+  if (prefix !== 'local' && !environmentKind(prefix)) {
     throw new UsageError(`--prefix must be an environment name (prod, staging, dev-<name>, local), got "${prefix}"`);
   }
   if (command === 'show' || command === 'delete') {

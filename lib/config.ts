@@ -170,7 +170,7 @@ const KIND_DEFAULTS: Record<EnvironmentKind, {
 class Checker {
   readonly problems: string[] = [];
 
-  constructor(readonly raw: Record<string, unknown>, private readonly path: string) {}
+  constructor(private readonly raw: Record<string, unknown>, private readonly path: string) {}
 
   fail(field: string, message: string): void {
     this.problems.push(`${this.path}.${field}: ${message}`);
@@ -326,7 +326,7 @@ function resolvePlatform(raw: unknown): { config: ResolvedPlatformConfig; proble
     if (cidr.endsWith('/0')) c.fail('apiAllowedCidrs', `"${cidr}" opens the Kubernetes API to the whole internet; list your CI and office ranges, or [] for a private endpoint`);
   }
 
-  const alarmEmail = c.raw.alarmEmail === undefined ? undefined : c.string('alarmEmail');
+  const alarmEmail = c.string('alarmEmail', '') || undefined;
   if (alarmEmail && !EMAIL.test(alarmEmail)) c.fail('alarmEmail', `must be an email address, got "${alarmEmail}"`);
 
   return {

@@ -3,13 +3,10 @@ import {
   aws_ec2 as ec2, aws_ecr_assets as ecrAssets, aws_eks_v2 as eks, aws_secretsmanager as secretsmanager,
   CfnOutput, RemovalPolicy, Stack, StackProps,
 } from 'aws-cdk-lib';
-import * as cdk8s from 'cdk8s';
 import { Construct } from 'constructs';
-import { EdgeChart } from '../charts/edge-chart';
 import { EDGE_SERVICE_NAME } from '../charts/edge-ports';
-import { RedisChart } from '../charts/redis-chart';
 import { REDIS_PORT } from './cert-store';
-import { ClusterAddons, ENCRYPTED_STORAGE_CLASS } from './cluster-addons';
+import { ClusterAddons } from './cluster-addons';
 import { ResolvedEnvironmentConfig, ResolvedPlatformConfig } from './config';
 import { AlarmTopic } from './alarm-topic';
 import { CertStoreStack } from './cert-store-stack';
@@ -18,7 +15,7 @@ import { EdgeMonitoring } from './edge-monitoring';
 import { acknowledgeNag } from './nag';
 import { RedisAuthSync } from './redis-auth-sync';
 import { TargetGroupBinding } from './target-group-binding';
-import { REDIS_AUTH_SECRET_NAME, workloadSettings } from './workload-settings';
+import { REDIS_AUTH_SECRET_NAME, workloadCharts, workloadSettings } from './workload-settings';
 
 /** The repository root: the edge image is built from image/Dockerfile with lua/ in its context. */
 const REPO_ROOT = path.join(__dirname, '..');
@@ -92,15 +89,11 @@ export class EdgeStack extends Stack {
       image: this.image.imageUri,
       elastiCacheHost: store?.primaryEndpoint,
     });
-    const charts = new cdk8s.App();
-    const edgeChart = new EdgeChart(charts, 'edge', { settings });
-    const workload = new eks.KubernetesManifest(this, 'Workload', { cluster, overwrite: true, manifest: edgeChart.toJson() });
+    const charts = workloadCharts(settings);
+    const workload = new eks.KubernetesManifest(this, 'Workload', { cluster, overwrite: true, manifest: charts.edge.toJson() });
     workload.node.addDependency(secretSync);
-    if (env.redisMode === 'in-cluster') {
-      const redisChart = new RedisChart(charts, 'redis', {
-        environment: env.name, passwordSecretName: REDIS_AUTH_SECRET_NAME, storageClassName: ENCRYPTED_STORAGE_CLASS,
-      });
-      const redis = new eks.KubernetesManifest(this, 'Redis', { cluster, overwrite: true, manifest: redisChart.toJson() });
+    if (charts.redis) {
+      const redis = new eks.KubernetesManifest(this, 'Redis', { cluster, overwrite: true, manifest: charts.redis.toJson() });
       redis.node.addDependency(secretSync, props.addons.storageClass);
     }
 

@@ -1,9 +1,5 @@
-import * as cdk8s from 'cdk8s';
-import { EdgeChart } from '../charts/edge-chart';
-import { RedisChart } from '../charts/redis-chart';
-import { ENCRYPTED_STORAGE_CLASS } from './cluster-addons';
 import { resolveConfig } from './config';
-import { REDIS_AUTH_SECRET_NAME, workloadSettings } from './workload-settings';
+import { workloadCharts, workloadSettings } from './workload-settings';
 
 /** What stands for a value known only at deploy time in the rendered files. */
 export const PLACEHOLDERS = {
@@ -23,13 +19,7 @@ export function renderAll(rawConfig: unknown): Record<string, string> {
       image: PLACEHOLDERS.image,
       elastiCacheHost: env.redisMode === 'elasticache' ? PLACEHOLDERS.elastiCacheHost(env.name) : undefined,
     });
-    const app = new cdk8s.App();
-    const edge = new EdgeChart(app, 'edge', { settings });
-    if (env.redisMode === 'in-cluster') {
-      new RedisChart(app, 'redis', {
-        environment: env.name, passwordSecretName: REDIS_AUTH_SECRET_NAME, storageClassName: ENCRYPTED_STORAGE_CLASS,
-      });
-    }
+    const { app, edge } = workloadCharts(settings);
     const header = `# ${env.name}: the workload manifests the Edge-${env.name} stack applies. Rendered by \`npm run render\`; do not edit.\n`;
     files[`rendered/${env.name}/manifests.yaml`] = header + app.synthYaml();
     files[`rendered/${env.name}/nginx.conf`] = edge.nginxConf;

@@ -1,5 +1,8 @@
+import * as cdk8s from 'cdk8s';
+import { EdgeChart } from '../charts/edge-chart';
 import { EdgeSettings } from '../charts/edge-settings';
-import { REDIS_SERVICE_NAME } from '../charts/redis-chart';
+import { RedisChart, REDIS_SERVICE_NAME } from '../charts/redis-chart';
+import { ENCRYPTED_STORAGE_CLASS } from './cluster-addons';
 import { REDIS_PORT } from './cert-store';
 import { ResolvedEnvironmentConfig, ResolvedPlatformConfig } from './config';
 
@@ -46,4 +49,23 @@ export function workloadSettings(
     vpcCidr: platform.vpcCidr,
     clusterDnsIp: CLUSTER_DNS_IP,
   };
+}
+
+/** An environment's workload: the edge chart, and the Redis chart when Redis runs in its namespace. */
+export interface WorkloadCharts {
+  readonly app: cdk8s.App;
+  readonly edge: EdgeChart;
+  readonly redis?: RedisChart;
+}
+
+/** Builds an environment's workload charts, as the Edge stack applies them and `npm run render` writes them. */
+export function workloadCharts(settings: EdgeSettings): WorkloadCharts {
+  const app = new cdk8s.App();
+  const edge = new EdgeChart(app, 'edge', { settings });
+  const redis = settings.redis.inCluster
+    ? new RedisChart(app, 'redis', {
+      environment: settings.environment, passwordSecretName: settings.redisAuthSecretName, storageClassName: ENCRYPTED_STORAGE_CLASS,
+    })
+    : undefined;
+  return { app, edge, redis };
 }

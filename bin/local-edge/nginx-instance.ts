@@ -52,13 +52,6 @@ export class NginxInstance {
     if (runningAsRoot()) execFileSync('chown', ['-R', `${WORKER_USER}:`, this.dir]);
   }
 
-  /** Checks the config with `nginx -t`; throws with nginx's message if it fails. */
-  test(): string {
-    return execFileSync(nginxBinary(), ['-t', '-c', this.confFile, '-e', 'stderr'], {
-      env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  }
-
   /** Starts the master in the foreground as our child (so its PID is ours to stop, and it is reaped). */
   async start(): Promise<void> {
     this.process = startProcess(`nginx-${this.name}`, nginxBinary(),

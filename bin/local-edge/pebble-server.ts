@@ -4,6 +4,11 @@ import * as path from 'node:path';
 import { makeCa, makeServerCert } from './pki';
 import { ManagedProcess, portAcceptsConnections, startProcess, waitFor } from './processes';
 
+/** A certificate serial as lower-case hex without leading zeros (pebble's log pads, TLS clients do not). */
+export function normalizeSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
 export interface PebblePorts {
   readonly acme: number;
   readonly management: number;
@@ -86,7 +91,7 @@ export class PebbleServer {
 
   /** Serials of the certificates pebble has issued: lower-case hex without leading zeros (as TLS clients show them). */
   issuedSerials(): string[] {
-    return [...this.log().matchAll(/Issued certificate serial ([0-9a-f]+)/g)].map((m) => m[1].replace(/^0+(?=.)/, ''));
+    return [...this.log().matchAll(/Issued certificate serial ([0-9a-f]+)/g)].map((m) => normalizeSerial(m[1]));
   }
 
   /** pebble's issuing root and intermediate (new at every start), as one PEM bundle. */

@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { normalizeSerial } from '../../../bin/local-edge/pebble-server';
 
 /** What a TLS client saw of one connection to the edge. */
 export interface TlsProbeResult {
@@ -45,9 +46,6 @@ export interface TlsProbeOptions {
   readonly timeoutMs?: number;
 }
 
-export function normalizeSerial(serial: string): string {
-  return serial.toLowerCase().replace(/^0+(?=.)/, '');
-}
 
 /**
  * Connects to a port (the load balancer, or an instance directly with a PROXY header), does a
