@@ -47,9 +47,16 @@ local function read_file(path)
   return content
 end
 
+local function exists(path)
+  local file = io.open(path, "rb")
+  if file then
+    file:close()
+  end
+  return file ~= nil
+end
+
 function _M.present(self)
-  return read_file(self.dir .. "/account_key.pem") ~= nil
-    and read_file(self.dir .. "/registration_info.json") ~= nil
+  return exists(self.dir .. "/account_key.pem") and exists(self.dir .. "/registration_info.json")
 end
 
 function _M.read(self)

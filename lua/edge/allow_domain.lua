@@ -31,6 +31,11 @@ function _M.new(opts)
   return setmetatable(self, mt)
 end
 
+-- The store's cluster-wide order mark of a name.
+local function order_key(domain)
+  return "edge:order:" .. domain
+end
+
 local function refuse(reason)
   metrics.inc("edge_allow_verdicts_total", "outcome", reason)
   return false
@@ -64,7 +69,7 @@ function _M.wait_for_peer(self, storage, domain, started)
       return true
     end
     -- The peer's order failed (order_failed marked it): no certificate is coming.
-    if storage.adapter:get("edge:order:" .. domain) == "failed" then
+    if storage.adapter:get(order_key(domain)) == "failed" then
       return false
     end
   end
@@ -101,7 +106,7 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
   -- An order would follow: take the name's order mark, cluster-wide, for the cool-off window.
   local adapter = storage.adapter
   local now = ngx.now()
-  local taken, err = adapter:add("edge:order:" .. domain, string.format("%.3f", now), self.order_cooloff)
+  local taken, err = adapter:add(order_key(domain), string.format("%.3f", now), self.order_cooloff)
   if err then
     metrics.inc("edge_store_errors_total")
     ngx.log(ngx.WARN, "edge: certificate store unavailable, not ordering ", domain, ": ", err)
@@ -127,7 +132,7 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
     return refuse("cooloff")
   end
 
-  local mark = adapter:get("edge:order:" .. domain)
+  local mark = adapter:get(order_key(domain))
   local started = tonumber(mark or "")
   if started and now - started < self.order_timeout and self:wait_for_peer(storage, domain, started) then
     metrics.inc("edge_allow_verdicts_total", "outcome", "allowed")
@@ -139,7 +144,7 @@ end
 
 -- Remembers locally, until the store's mark expires, that this name is cooling off.
 function _M.remember_cooloff(self, storage, domain)
-  local remaining = storage.adapter:ttl("edge:order:" .. domain)
+  local remaining = storage.adapter:ttl(order_key(domain))
   if type(remaining) == "number" and remaining > 0 then
     ngx.shared[self.dict_name]:set("cooloff:" .. domain, true, remaining)
   end
@@ -148,23 +153,25 @@ end
 -- Marks the name's order as failed for the rest of its window, so that no instance waits for it.
 function _M.order_failed(self, storage, domain)
   metrics.inc("edge_orders_total", "result", "failed")
-  storage.adapter:replace("edge:order:" .. domain, "failed")
+  storage.adapter:replace(order_key(domain), "failed")
   self:remember_cooloff(storage, domain)
 end
 
--- Called after lua-resty-auto-ssl handled a handshake: if this handshake placed an order and
--- no certificate resulted, the order failed.
-function _M.after_handshake(self, auto_ssl_instance)
+-- Called after lua-resty-auto-ssl handled a handshake that missed its memory, with whether a
+-- certificate was served. If this handshake placed an order, records how it ended (no
+-- certificate: the order failed) and returns true.
+function _M.after_handshake(self, auto_ssl_instance, served)
   local domain = ngx.ctx.edge_order
   if not domain then
-    return
+    return false
   end
   ngx.ctx.edge_order = nil
-  if ngx.shared.auto_ssl:get("domain:fullchain_der:" .. domain) then
+  if served then
     metrics.inc("edge_orders_total", "result", "issued")
   else
     self:order_failed(auto_ssl_instance.storage, domain)
   end
+  return true
 end
 
 return _M

@@ -28,12 +28,6 @@ function _M.inc(name, label, value)
   end
 end
 
--- The current value of a counter (tests and the status page).
-function _M.get(name, label, value)
-  local d = dict()
-  return d and d:get(name .. "\0" .. (label or "") .. "\0" .. (value or "")) or 0
-end
-
 function _M.render()
   local d = dict()
   if not d then

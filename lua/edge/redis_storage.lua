@@ -12,12 +12,14 @@ local mt = { __index = _M }
 -- prefix, db, connect_timeout, read_timeout (ms), pool_size, keepalive_timeout (ms).
 function _M.new(auto_ssl_instance)
   local o = auto_ssl_instance:get("redis") or {}
+  local ssl = o.ssl or false
   local self = {
     host = o.host or "127.0.0.1",
     port = o.port or 6379,
-    ssl = o.ssl or false,
-    ssl_verify = o.ssl_verify ~= false,
-    server_name = o.server_name or o.host,
+    ssl = ssl,
+    -- Verification and SNI are TLS settings: off without TLS, on by default with it.
+    ssl_verify = ssl and o.ssl_verify ~= false,
+    server_name = ssl and (o.server_name or o.host) or nil,
     username = o.username,
     password = o.password,
     prefix = o.prefix,
@@ -27,8 +29,6 @@ function _M.new(auto_ssl_instance)
     pool_size = o.pool_size or 32,
     keepalive_timeout = o.keepalive_timeout or 60000,
   }
-  self.ssl_verify = self.ssl and self.ssl_verify
-  self.server_name = self.ssl and self.server_name or nil
   self.pool = "edge-redis:" .. self.host .. ":" .. self.port .. ":" .. (self.prefix or "")
   return setmetatable(self, mt)
 end

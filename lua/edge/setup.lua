@@ -1,5 +1,6 @@
 -- Wires lua-resty-auto-ssl into nginx with our modules: called from nginx.conf's
 -- init_by_lua, init_worker_by_lua, ssl_certificate_by_lua and content handlers.
+local ssl = require "ngx.ssl"
 local hostname = require "edge.hostname"
 local metrics = require "edge.metrics"
 
@@ -7,6 +8,9 @@ local _M = {}
 
 local auto_ssl
 local policy
+-- The name _M.ssl_certificate normalised, for auto-ssl's request_domain: set right before
+-- auto_ssl:ssl_certificate(), which asks for it first, before anything can yield.
+local handshake_domain
 
 -- lua-resty-auto-ssl logs the command of a failed dehydrated run, and that command carries
 -- the hook server's secret. Redact it before the result reaches any log.
@@ -63,14 +67,6 @@ function _M.init(conf)
     read_timeout = conf.redis.read_timeout,
   }
 
-  local domain_check = require("edge.domain_check").new({
-    url = conf.domain_check.url,
-    timeout = conf.domain_check.timeout,
-    allow_ttl = conf.domain_check.allow_ttl,
-    deny_ttl = conf.domain_check.deny_ttl,
-    error_ttl = conf.domain_check.error_ttl,
-  })
-
   auto_ssl = require("resty.auto-ssl").new({
     dir = conf.auto_ssl.dir,
     ca = conf.auto_ssl.ca,
@@ -79,8 +75,8 @@ function _M.init(conf)
     storage_adapter = "edge.redis_storage",
     redis = redis_options,
     -- Names reach auto-ssl only after _M.ssl_certificate normalised them.
-    request_domain = function(ssl)
-      return hostname.normalize(ssl.server_name())
+    request_domain = function()
+      return handshake_domain
     end,
     allow_domain = function(domain, instance, ssl_options, renewal)
       return policy:allow(domain, instance, ssl_options, renewal)
@@ -91,8 +87,10 @@ function _M.init(conf)
 
   -- dehydrated's default place, inside the directory auto-ssl makes writable for the workers.
   local account_dir = conf.auto_ssl.dir .. "/letsencrypt/accounts"
-  policy = require("edge.allow_domain").new({
-    domain_check = domain_check,
+  -- conf.domain_check carries both modules' options (url, timeout, TTLs; edge_hostnames,
+  -- order_cooloff, peer_wait), under the names they read.
+  local policy_options = setmetatable({
+    domain_check = require("edge.domain_check").new(conf.domain_check),
     account = require("edge.acme_account").new({
       account_dir = account_dir,
       ca = conf.auto_ssl.ca,
@@ -100,18 +98,12 @@ function _M.init(conf)
       config = conf.auto_ssl.dir .. "/letsencrypt/config",
       shell_execute = require("resty.auto-ssl.utils.shell_execute"),
     }),
-    edge_hostnames = conf.domain_check.edge_hostnames,
-    order_cooloff = conf.domain_check.order_cooloff,
-    peer_wait = conf.domain_check.peer_wait,
-  })
+  }, { __index = conf.domain_check })
+  policy = require("edge.allow_domain").new(policy_options)
 
   auto_ssl:init()
-  local dehydrated = {}
-  for name, value in pairs(conf.dehydrated) do
-    dehydrated[name] = value
-  end
-  dehydrated.ACCOUNTDIR = account_dir
-  write_dehydrated_conf(conf.auto_ssl.dir, dehydrated)
+  conf.dehydrated.ACCOUNTDIR = account_dir
+  write_dehydrated_conf(conf.auto_ssl.dir, conf.dehydrated)
 end
 
 function _M.init_worker()
@@ -126,7 +118,6 @@ end
 -- Names that cannot be a customer's are answered with the fallback certificate here, before
 -- lua-resty-auto-ssl (which would log a warning for each): no order, no log line.
 function _M.ssl_certificate()
-  local ssl = require "ngx.ssl"
   local name = ssl.server_name()
   if not name then
     metrics.inc("edge_handshakes_total", "certificate", "fallback_no_sni")
@@ -139,15 +130,15 @@ function _M.ssl_certificate()
     return
   end
   local cached = in_memory(domain)
+  handshake_domain = domain
   auto_ssl:ssl_certificate()
-  local ordered = ngx.ctx.edge_order ~= nil
-  policy:after_handshake(auto_ssl)
-  -- Where the certificate came from: this pod's memory, the store, a new order, or none.
-  local source = "fallback"
-  if cached then
-    source = "memory"
-  elseif in_memory(domain) then
-    source = ordered and "issued" or "store"
+  -- Where the certificate came from: this pod's memory (the hot path: nothing more to do),
+  -- the store, a new order, or none (the fallback).
+  local source = "memory"
+  if not cached then
+    local served = in_memory(domain)
+    local ordered = policy:after_handshake(auto_ssl, served)
+    source = not served and "fallback" or ordered and "issued" or "store"
   end
   metrics.inc("edge_handshakes_total", "certificate", source)
 end
@@ -163,11 +154,6 @@ end
 function _M.metrics()
   ngx.header["Content-Type"] = "text/plain; version=0.0.4"
   ngx.print(metrics.render())
-end
-
--- For tests: the lua-resty-auto-ssl instance and our policy.
-function _M.instance()
-  return auto_ssl, policy
 end
 
 return _M

@@ -100,8 +100,8 @@ end
 -- GET /allow?domain=<name>[&renewal=true][&forget_local=1][&failed_order=1]
 --   forget_local: first forget this instance's cool-off memory of the name (as a second
 --                 instance would have none);
---   failed_order: afterwards run the policy's after_handshake as auto-ssl's handshake would when
---                 no certificate resulted (auto_ssl shared dict empty for the name).
+--   failed_order: afterwards run the policy's after_handshake as the handshake does when
+--                 no certificate was served.
 function _M.allow()
   local args = ngx.req.get_uri_args()
   local domain = args["domain"]
@@ -113,7 +113,7 @@ function _M.allow()
   local elapsed = now_ms() - started
   local ordering = ngx.ctx.edge_order
   if args["failed_order"] then
-    policy:after_handshake(auto_ssl_stand_in)
+    policy:after_handshake(auto_ssl_stand_in, false) -- no certificate was served
   end
   reply({ allowed = allowed, ms = elapsed, order_started = ordering == domain })
 end
