@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run dev:up -- <name> | dev:down -- <name> | dev:list: isolated dev environments on demand.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { environmentKind } from '../lib/config';
@@ -78,7 +78,7 @@ Remove it with: npm run dev:down -- ${name}`;
 
 function main(): number {
   const [action, ...args] = process.argv.slice(2);
-  const outputsFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'edge-dev-')), 'outputs.json');
+  const outputsFile = path.join(os.tmpdir(), `edge-dev-outputs-${process.pid}.json`);
   let plan: PlannedCommand;
   try {
     plan = planDev(action, args, outputsFile);

@@ -80,7 +80,6 @@ export class LocalEdge {
     await this.pebble.start();
     this.issuingChainFile = path.join(pebbleDir, 'issuing-chain.pem');
     writeFileSync(this.issuingChainFile, await this.pebble.issuingChain());
-    chmodSync(this.pebble.apiCa, 0o644);
 
     const fallback = makeSelfSigned(o.workDir, 'fallback', 'fallback.invalid');
     removeStaleSockprocFiles();

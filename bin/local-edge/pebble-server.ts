@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { makeCa, makeServerCert } from './pki';
@@ -32,6 +32,7 @@ export class PebbleServer {
   constructor(readonly ports: PebblePorts, private readonly dir: string) {
     const ca = makeCa(dir, 'pebble-api-ca');
     this.apiCa = ca.cert;
+    chmodSync(this.apiCa, 0o644); // dehydrated, run by the nginx workers (www-data), trusts it
     this.apiCert = makeServerCert(dir, 'pebble-api', ca, ['IP:127.0.0.1', 'DNS:localhost']);
   }
 
