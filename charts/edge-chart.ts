@@ -6,7 +6,7 @@ import { EDGE_SERVICE_NAME, HTTP_PORT, HTTPS_PORT } from './edge-ports';
 import { EdgeSettings } from './edge-settings';
 import { selectorLabels, workloadLabels } from './labels';
 import { readLuaModules } from './lua-sources';
-import { renderNginxConf, sharedDictSizes } from './nginx-conf';
+import { certCacheMb, renderNginxConf, sharedDictSizes } from './nginx-conf';
 import { POD, podNginxOptions } from './pod-layout';
 
 /** Name of the ConfigMap holding nginx.conf and our Lua modules. */
@@ -49,7 +49,8 @@ export class EdgeChart extends Chart {
     });
 
     const dicts = sharedDictSizes(s.expectedDomains);
-    const memoryRequestMi = 192 + dicts.autoSslMb + dicts.edgeCacheMb;
+    // nginx and LuaJIT, the shared dicts, and each worker's parsed-certificate cache.
+    const memoryRequestMi = 192 + dicts.autoSslMb + dicts.edgeCacheMb + POD.workerProcesses * certCacheMb(s.expectedDomains);
 
     new k8s.KubeDeployment(this, 'Deployment', {
       metadata: { name: 'edge' },
@@ -100,8 +101,10 @@ export class EdgeChart extends Chart {
                 requests: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString(`${memoryRequestMi}Mi`) },
                 limits: { memory: k8s.Quantity.fromString(`${memoryRequestMi * 2}Mi`) },
               },
+              // Ready once the origin's addresses are known (nothing could be proxied before);
+              // alive as long as nginx answers.
               readinessProbe: {
-                httpGet: { path: '/healthz', port: k8s.IntOrString.fromNumber(POD.statusPort) },
+                httpGet: { path: '/ready', port: k8s.IntOrString.fromNumber(POD.statusPort) },
                 periodSeconds: 5, failureThreshold: 2, timeoutSeconds: 2,
               },
               livenessProbe: {

@@ -1,4 +1,4 @@
-import { NginxConfOptions } from './nginx-conf';
+import { NginxConfOptions, ORIGIN_PROXY_DEFAULTS } from './nginx-conf';
 
 /** Where one local edge instance listens and keeps its files. */
 export interface LocalInstance {
@@ -29,7 +29,12 @@ export interface LocalProfile {
   /** CA of the test ACME server's own HTTPS API (trusted by dehydrated and by Lua). */
   readonly acmeApiCaFile: string;
   readonly domainCheckUrl: string;
+  /** The origin stand-in, e.g. `https://origin.local.test:<port>` (its name resolved through originResolver). */
   readonly originUrl: string;
+  /** DNS server "ip:port" for the origin's name (pebble-challtestsrv's). Not needed when originUrl holds an IP literal. */
+  readonly originResolver?: string;
+  /** CA bundle nginx and our Lua trust (the origin's certificate among them). @default acmeApiCaFile */
+  readonly trustedCaFile?: string;
   readonly fallbackCert: string;
   readonly fallbackKey: string;
   /** Environment name (the Redis key prefix). @default "local" */
@@ -38,6 +43,10 @@ export interface LocalProfile {
   readonly orderCooloffSeconds?: number;
   /** Domain-check timeout. @default 1000 */
   readonly domainCheckTimeoutMs?: number;
+  /** Whether the HTTP/HTTPS listeners expect a PROXY protocol header. @default true (like the NLB; a benchmark's wrk cannot send one) */
+  readonly proxyProtocol?: boolean;
+  /** nginx `worker_processes`. @default 2 (a benchmark pins 1 worker to one core) */
+  readonly workerProcesses?: number;
 }
 
 /** nginx options of a local edge instance: the same renderer as the pods, local paths and ports. */
@@ -45,17 +54,17 @@ export function localNginxOptions(p: LocalProfile): NginxConfOptions {
   const i = p.instance;
   return {
     environment: p.environment ?? 'local',
-    workerProcesses: 2,
+    workerProcesses: p.workerProcesses ?? 2,
     user: p.user,
     loadModules: p.loadModules,
     runDir: `${i.dir}/run`,
     errorLog: { path: `${i.dir}/error.log`, level: 'info' },
     accessLog: `${i.dir}/access.log`,
     listen: { address: '127.0.0.1', http: i.httpPort, https: i.httpsPort, status: i.statusPort, hook: i.hookPort },
-    proxyProtocol: true,
+    proxyProtocol: p.proxyProtocol ?? true,
     realIpFrom: ['127.0.0.1'],
     resolver: '127.0.0.1',
-    trustedCaFile: p.acmeApiCaFile,
+    trustedCaFile: p.trustedCaFile ?? p.acmeApiCaFile,
     luaPath: [p.edgeLuaDir, `${p.autoSslTree}/share/lua/5.1`],
     fallbackCertificate: { cert: p.fallbackCert, key: p.fallbackKey },
     autoSsl: {
@@ -78,7 +87,7 @@ export function localNginxOptions(p: LocalProfile): NginxConfOptions {
       peerWaitSeconds: 20,
       edgeHostnames: ['edge.local.test'],
     },
-    origin: { url: p.originUrl },
+    origin: { url: p.originUrl, resolver: p.originResolver, ...ORIGIN_PROXY_DEFAULTS },
     clientMaxBodySize: '1m',
   };
 }

@@ -1,4 +1,4 @@
-import { toLua } from './lua-literal';
+import { LuaValue, toLua } from './lua-literal';
 
 /** Private key types dehydrated can generate (its KEY_ALGO, plus KEYSIZE for RSA). */
 export type CertificateKeyAlgorithm = 'prime256v1' | 'secp384r1' | 'rsa2048' | 'rsa4096';
@@ -86,10 +86,137 @@ export interface NginxConfOptions {
     /** Our own host names: never issued for. */
     readonly edgeHostnames: string[];
   };
-  /** The product's origin; requests are proxied with Host preserved. */
-  readonly origin: { readonly url: string };
+  /** The product's origin; requests are proxied with Host preserved, over a keep-alive pool. */
+  readonly origin: OriginProxyOptions;
   /** Largest request body passed to the origin, e.g. "50m". */
   readonly clientMaxBodySize: string;
+}
+
+/**
+ * How the edge reaches the origin: `upstream edge_origin` with a keep-alive pool, its addresses
+ * resolved while running by our Lua (lua/edge/serve/origin.lua). The profiles fill it; the
+ * values they share are ORIGIN_PROXY_DEFAULTS.
+ */
+export interface OriginProxyOptions {
+  /** `https://host[:port]` (`http://` only for a local stand-in); the host is a name to resolve, or an IP literal. */
+  readonly url: string;
+  /**
+   * DNS server our Lua resolver asks for the origin's addresses: "ip:port", or "ip" for port 53.
+   * In pods the cluster DNS service. Required unless the url's host is an IP literal.
+   */
+  readonly resolver?: string;
+  /** Idle keep-alive connections to the origin each worker keeps. @default 32 */
+  readonly keepaliveConnections: number;
+  /**
+   * Seconds an idle connection stays in the pool: below the 60 s idle timeout of the load
+   * balancers usually in front of an origin, so the origin does not close one we are about to use.
+   * @default 30
+   */
+  readonly keepaliveTimeoutSeconds: number;
+  /** Longest time between two resolutions of the origin's name, whatever its DNS TTL says. @default 30 */
+  readonly maxResolveIntervalSeconds: number;
+}
+
+/** The @default values of OriginProxyOptions, which both profiles use. */
+export const ORIGIN_PROXY_DEFAULTS = {
+  keepaliveConnections: 32,
+  keepaliveTimeoutSeconds: 30,
+  maxResolveIntervalSeconds: 30,
+} as const;
+
+/** The upstream the edge proxies to (edge.serve.origin picks its addresses). */
+export const ORIGIN_UPSTREAM = 'edge_origin';
+
+/** What proxying to the origin adds to nginx.conf: renderNginxConf and the integration tests use the same. */
+export interface OriginProxy {
+  /** http-level directives: the Connection map and the upstream. Not indented. */
+  readonly http: string[];
+  /** Directives of the proxying location. Not indented. */
+  readonly location: string[];
+  /** `location = /ready` for the status server: 503 until the origin's addresses are known. Not indented. */
+  readonly readyLocation: string[];
+  /** The `origin` entry of the config table given to edge.setup.init (and on to edge.serve.origin.init). */
+  readonly luaConfig: { [key: string]: LuaValue | undefined };
+}
+
+/** The origin's upstream, proxy directives, readiness check and Lua config, from its options. */
+export function renderOriginProxy(o: OriginProxyOptions, trustedCaFile: string): OriginProxy {
+  const url = new URL(o.url);
+  const tls = url.protocol === 'https:';
+  const port = url.port ? Number(url.port) : (tls ? 443 : 80);
+  const host = url.hostname;
+  const ipLiteral = /^\d+\.\d+\.\d+\.\d+$|^\[/.test(host);
+  if (!ipLiteral && !o.resolver) throw new Error(`origin ${host}: a resolver is needed to resolve its name`);
+  return {
+    http: [
+      '# An upgrade passes through; any other request goes without a Connection header (HTTP/1.1',
+      '# keep-alive), neither "upgrade" nor "close".',
+      'map $http_upgrade $connection_upgrade {',
+      '  default upgrade;',
+      "  ''      '';",
+      '}',
+      '',
+      '# The origin over a keep-alive pool per worker. edge.serve.origin resolves its name while',
+      '# running and picks the address of each try: the server is only a placeholder. keepalive',
+      '# must come after balancer_by_lua_block, which it wraps.',
+      `upstream ${ORIGIN_UPSTREAM} {`,
+      '  server 0.0.0.1;',
+      '  balancer_by_lua_block { require("edge.serve.origin").balance() }',
+      `  keepalive ${o.keepaliveConnections};`,
+      `  keepalive_timeout ${o.keepaliveTimeoutSeconds}s;`,
+      '  keepalive_requests 1000;',
+      '}',
+    ],
+    location: [
+      `proxy_pass ${tls ? 'https' : 'http'}://${ORIGIN_UPSTREAM};`,
+      'proxy_http_version 1.1;',
+      'proxy_set_header Host $host;',
+      '# The client address from PROXY protocol; a client-sent X-Forwarded-For is not trusted.',
+      'proxy_set_header X-Forwarded-For $remote_addr;',
+      'proxy_set_header X-Real-IP $remote_addr;',
+      'proxy_set_header X-Forwarded-Proto https;',
+      'proxy_set_header X-Forwarded-Host $host;',
+      'proxy_set_header Upgrade $http_upgrade;',
+      'proxy_set_header Connection $connection_upgrade;',
+      'proxy_connect_timeout 5s;',
+      'proxy_read_timeout 60s;',
+      '# Idempotent requests are tried again after an error or timeout: on another address, or',
+      '# on a new connection after a dead pooled one. 3 tries at most in all.',
+      'proxy_next_upstream error timeout;',
+      'proxy_next_upstream_tries 3;',
+      ...(tls ? [
+        'proxy_ssl_server_name on;',
+        `proxy_ssl_name ${host};`,
+        'proxy_ssl_verify on;',
+        `proxy_ssl_trusted_certificate ${trustedCaFile};`,
+        'proxy_ssl_verify_depth 4;',
+        'proxy_ssl_protocols TLSv1.2 TLSv1.3;',
+        '# No effect yet behind a Lua balancer (lua-nginx-module\'s balancer does not resume TLS',
+        '# sessions); keep-alive makes new connections rare.',
+        'proxy_ssl_session_reuse on;',
+      ] : []),
+    ],
+    readyLocation: [
+      'location = /ready {',
+      '  default_type text/plain;',
+      '  content_by_lua_block {',
+      '    if require("edge.serve.origin").ready() then',
+      '      ngx.say("ready")',
+      '    else',
+      '      ngx.status = 503',
+      '      ngx.say("origin not resolved yet")',
+      '    end',
+      '  }',
+      '}',
+    ],
+    luaConfig: {
+      host,
+      port,
+      tls,
+      resolver: o.resolver,
+      max_resolve_interval: o.maxResolveIntervalSeconds,
+    },
+  };
 }
 
 /** The shared dict sizes, in megabytes, for an expected number of domains. */
@@ -100,6 +227,29 @@ export function sharedDictSizes(expectedDomains: number): { autoSslMb: number; e
     // Verdicts and order marks: a few hundred bytes each; room for as many bogus names as real ones.
     edgeCacheMb: Math.max(1, Math.ceil((expectedDomains * 2 * 512) / (1024 * 1024))),
   };
+}
+
+/**
+ * Seconds between two reads of the store's certificate change feed by each worker: the bound
+ * within which a renewed, re-issued or deleted certificate is served (or no longer served) by
+ * every pod.
+ */
+export const CERT_CHANGE_POLL_SECONDS = 5;
+
+/** Longest a worker keeps a parsed certificate without a change in the feed (a safety net). */
+export const CERT_CACHE_MAX_AGE_SECONDS = 3600;
+
+/** Parsed certificates each worker keeps (the handshake cache): every expected name, plus headroom. */
+export function certCacheEntries(expectedDomains: number): number {
+  return Math.max(100, Math.ceil(expectedDomains * 1.25));
+}
+
+/**
+ * Memory of one worker's handshake cache, in megabytes: a parsed P-256 chain of two and its key
+ * measured 11.9 KB in OpenSSL 3 (10,000 entries); 16 KB leaves room for RSA keys.
+ */
+export function certCacheMb(expectedDomains: number): number {
+  return Math.ceil((certCacheEntries(expectedDomains) * 16) / 1024);
 }
 
 /** Modern TLS (Mozilla "intermediate" minus DHE): ECDHE with AEAD ciphers only for TLS 1.2. */
@@ -130,8 +280,7 @@ function listen(o: NginxConfOptions, port: number, extra: string[] = []): string
 export function renderNginxConf(o: NginxConfOptions): string {
   const dicts = sharedDictSizes(o.autoSsl.expectedDomains);
   const pp = o.proxyProtocol ? ['proxy_protocol'] : [];
-  const originTls = o.origin.url.startsWith('https://');
-  const originHost = new URL(o.origin.url).hostname;
+  const origin = renderOriginProxy(o.origin, o.trustedCaFile);
   const env = [o.redis.hostEnv, o.redis.authEnv].filter((e): e is string => e !== undefined);
 
   const edgeConfig = toLua({
@@ -162,6 +311,12 @@ export function renderNginxConf(o: NginxConfOptions): string {
       peer_wait: o.domainCheck.peerWaitSeconds,
       edge_hostnames: o.domainCheck.edgeHostnames,
     },
+    cert_cache: {
+      size: certCacheEntries(o.autoSsl.expectedDomains),
+      max_age: CERT_CACHE_MAX_AGE_SECONDS,
+      poll_interval: CERT_CHANGE_POLL_SECONDS,
+    },
+    origin: origin.luaConfig,
   }, '    ');
 
   const realIp = o.proxyProtocol
@@ -216,10 +371,7 @@ export function renderNginxConf(o: NginxConfOptions): string {
     '    require("edge.setup").init_worker()',
     '  }',
     '',
-    '  map $http_upgrade $connection_upgrade {',
-    '    default upgrade;',
-    "    ''      close;",
-    '  }',
+    ...origin.http.map((l) => (l ? `  ${l}` : '')),
     '',
     '  # Plain HTTP: ACME http-01 challenges; everything else goes to https.',
     '  server {',
@@ -249,28 +401,7 @@ export function renderNginxConf(o: NginxConfOptions): string {
     `    client_max_body_size ${o.clientMaxBodySize};`,
     '',
     '    location / {',
-    '      # A variable makes nginx resolve the origin at request time (its addresses change).',
-    `      set $edge_origin ${o.origin.url};`,
-    '      proxy_pass $edge_origin;',
-    '      proxy_http_version 1.1;',
-    '      proxy_set_header Host $host;',
-    '      # The client address from PROXY protocol; a client-sent X-Forwarded-For is not trusted.',
-    '      proxy_set_header X-Forwarded-For $remote_addr;',
-    '      proxy_set_header X-Real-IP $remote_addr;',
-    '      proxy_set_header X-Forwarded-Proto https;',
-    '      proxy_set_header X-Forwarded-Host $host;',
-    '      proxy_set_header Upgrade $http_upgrade;',
-    '      proxy_set_header Connection $connection_upgrade;',
-    '      proxy_connect_timeout 5s;',
-    '      proxy_read_timeout 60s;',
-    ...(originTls ? [
-      '      proxy_ssl_server_name on;',
-      `      proxy_ssl_name ${originHost};`,
-      '      proxy_ssl_verify on;',
-      `      proxy_ssl_trusted_certificate ${o.trustedCaFile};`,
-      '      proxy_ssl_verify_depth 4;',
-      '      proxy_ssl_protocols TLSv1.2 TLSv1.3;',
-    ] : []),
+    ...origin.location.map((l) => `      ${l}`),
     '    }',
     '  }',
     '',
@@ -282,6 +413,8 @@ export function renderNginxConf(o: NginxConfOptions): string {
     '      default_type text/plain;',
     '      return 200 "ok\\n";',
     '    }',
+    '    # Readiness: only once the origin\'s addresses are known (liveness stays /healthz).',
+    ...origin.readyLocation.map((l) => `    ${l}`),
     '    location = /metrics {',
     '      default_type text/plain;',
     '      content_by_lua_block { require("edge.setup").metrics() }',

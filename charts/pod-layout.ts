@@ -1,6 +1,6 @@
 import { EdgeSettings } from './edge-settings';
 import { HTTP_PORT, HTTPS_PORT } from './edge-ports';
-import { NginxConfOptions } from './nginx-conf';
+import { NginxConfOptions, ORIGIN_PROXY_DEFAULTS } from './nginx-conf';
 
 /** Paths and ports inside the edge pod: the image (image/Dockerfile) and the chart's mounts agree on these. */
 export const POD = {
@@ -68,7 +68,8 @@ export function podNginxOptions(s: EdgeSettings): NginxConfOptions {
       peerWaitSeconds: 30,
       edgeHostnames: s.edgeHostnames,
     },
-    origin: { url: s.originUrl },
+    // Our Lua resolves the origin through the cluster DNS, like the pod's own lookups.
+    origin: { url: s.originUrl, resolver: `${s.clusterDnsIp}:53`, ...ORIGIN_PROXY_DEFAULTS },
     clientMaxBodySize: '50m',
   };
 }

@@ -1,5 +1,25 @@
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import Redis from 'ioredis';
+import { LUA_ROOT } from '../../charts/lua-sources';
+
+/**
+ * The Redis script that writes or deletes a certificate entry and records the change in the
+ * store's change feed, which every edge worker polls (the same one the edge runs).
+ */
+const RECORD_CERT_CHANGE = readFileSync(path.join(LUA_ROOT, 'edge', 'store', 'record_cert_change.lua'), 'utf8');
+
+/**
+ * Writes (value: the entry's JSON) or deletes (no value) the certificate entry of a name, and
+ * records the change, as the edge's storage adapter does. Returns the number of entries changed.
+ */
+export async function writeCertificateEntry(redis: Redis, prefix: string, domain: string, value?: string): Promise<number> {
+  const key = (name: string) => `${prefix}:${name}`;
+  const args = value === undefined ? [domain] : [domain, value];
+  return await redis.eval(RECORD_CERT_CHANGE, 4, key(`${domain}:latest`), key('edge:cert-seq'),
+    key('edge:cert-changes'), key('edge:cert-changes-trimmed'), ...args) as number;
+}
 
 /** A certificate as lua-resty-auto-ssl stores it, described (its private key is never read out). */
 export interface StoredCertificate {
@@ -107,9 +127,13 @@ export class CertStoreClient {
     return json ? this.describe(domain, json) : undefined;
   }
 
-  /** Deletes a certificate and its order mark: the next handshake for the name orders a new one. */
+  /**
+   * Deletes a certificate and its order mark: every edge pod stops serving it within its change
+   * poll interval, and the next handshake for the name orders a new one.
+   */
   async delete(domain: string): Promise<boolean> {
-    const removed = await this.redis.del(this.key(domain), `${this.prefix}:edge:order:${domain}`);
-    return removed > 0;
+    const certificates = await writeCertificateEntry(this.redis, this.prefix, domain);
+    const marks = await this.redis.del(`${this.prefix}:edge:order:${domain}`);
+    return certificates + marks > 0;
   }
 }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { LUA_ROOT } from '../../charts/lua-sources';
 import { AutoSslTree } from './auto-ssl-tree';
@@ -7,9 +7,12 @@ import { LoadBalancer } from './load-balancer';
 import { NginxInstance, nginxModules, removeStaleSockprocFiles, runningAsRoot, stopSockproc, WORKER_USER, workerReadableDir } from './nginx-instance';
 import { OriginServer } from './origin-server';
 import { PebbleServer } from './pebble-server';
-import { makeSelfSigned } from './pki';
+import { makeCa, makeSelfSigned, makeServerCert } from './pki';
 import { freePort } from './processes';
 import { RedisServer } from './redis-server';
+
+/** The origin stand-in's host name, resolved through pebble's DNS (pebble-challtestsrv). */
+export const LOCAL_ORIGIN_HOST = 'origin.local.test';
 
 export interface LocalEdgeOptions {
   /** Working directory for every server's files; created. */
@@ -27,13 +30,14 @@ export interface LocalEdgeOptions {
 
 /**
  * The whole edge on one machine, every server on 127.0.0.1: Redis, pebble and its DNS, a
- * domain-check endpoint, an origin, two nginx instances running our rendered nginx.conf, and
- * a load balancer in front of them that speaks PROXY protocol like the NLB.
+ * domain-check endpoint, an HTTPS origin (https://origin.local.test:<port>, its name in pebble's
+ * DNS, its certificate from a test CA nginx trusts), two nginx instances running our rendered
+ * nginx.conf, and a load balancer in front of them that speaks PROXY protocol like the NLB.
  */
 export class LocalEdge {
   readonly instances: NginxInstance[] = [];
   readonly domainCheck = new DomainCheckServer();
-  readonly origin = new OriginServer();
+  origin!: OriginServer;
   redis!: RedisServer;
   pebble!: PebbleServer;
   http!: LoadBalancer;
@@ -60,6 +64,8 @@ export class LocalEdge {
     if (runningAsRoot()) chmodSync(o.workDir, 0o755);
     for (const name of o.allowedDomains ?? []) this.domainCheck.allowed.add(name);
     await this.domainCheck.start();
+    const originCa = makeCa(o.workDir, 'origin-ca');
+    this.origin = new OriginServer({ tls: makeServerCert(o.workDir, 'origin', originCa, [`DNS:${LOCAL_ORIGIN_HOST}`]) });
     await this.origin.start();
 
     // The instances are created below, once pebble's ports are known: look them up per connection.
@@ -80,6 +86,11 @@ export class LocalEdge {
     await this.pebble.start();
     this.issuingChainFile = path.join(pebbleDir, 'issuing-chain.pem');
     writeFileSync(this.issuingChainFile, await this.pebble.issuingChain());
+    await this.pebble.dns.setA(LOCAL_ORIGIN_HOST, ['127.0.0.1']);
+    // nginx trusts one CA file: pebble's API CA (for our Lua) and the origin's test CA.
+    const trustedCaFile = path.join(o.workDir, 'trusted-cas.pem');
+    writeFileSync(trustedCaFile, readFileSync(this.pebble.apiCa, 'utf8') + readFileSync(originCa.cert, 'utf8'));
+    chmodSync(trustedCaFile, 0o644);
 
     const fallback = makeSelfSigned(o.workDir, 'fallback', 'fallback.invalid');
     removeStaleSockprocFiles();
@@ -97,8 +108,10 @@ export class LocalEdge {
         redisPort: this.redis.port,
         acmeDirectory: this.pebble.directoryUrl,
         acmeApiCaFile: this.pebble.apiCa,
+        trustedCaFile,
         domainCheckUrl: this.domainCheck.url,
-        originUrl: this.origin.url,
+        originUrl: `https://${LOCAL_ORIGIN_HOST}:${this.origin.port}`,
+        originResolver: this.pebble.dns.dnsAddress,
         fallbackCert: fallback.cert,
         fallbackKey: fallback.key,
         orderCooloffSeconds: o.orderCooloffSeconds,
@@ -120,7 +133,7 @@ export class LocalEdge {
       () => this.pebble?.stop(),
       () => this.redis?.stop(),
       () => this.domainCheck.stop(),
-      () => this.origin.stop(),
+      () => this.origin?.stop(),
     ];
     for (const step of steps) {
       try {

@@ -1,6 +1,7 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
+import { ChallTestSrv } from './challtestsrv';
 import { makeCa, makeServerCert } from './pki';
 import { ManagedProcess, portAcceptsConnections, startProcess, waitFor } from './processes';
 
@@ -21,10 +22,13 @@ export interface PebblePorts {
 
 /**
  * Pebble, Let's Encrypt's test ACME server, with pebble-challtestsrv as its DNS server (every
- * name resolves to 127.0.0.1). Orders and accounts are counted from pebble's own log.
+ * name resolves to 127.0.0.1 unless `dns` is given records). Orders and accounts are counted
+ * from pebble's own log.
  */
 export class PebbleServer {
   private processes: ManagedProcess[] = [];
+  /** Its DNS server (pebble-challtestsrv): the local edge's origin name is resolved there too. */
+  readonly dns: ChallTestSrv;
   /** CA of pebble's own HTTPS API (not of the certificates it issues). */
   readonly apiCa: string;
   private readonly apiCert: { cert: string; key: string };
@@ -34,6 +38,7 @@ export class PebbleServer {
     this.apiCa = ca.cert;
     chmodSync(this.apiCa, 0o644); // dehydrated, run by the nginx workers (www-data), trusts it
     this.apiCert = makeServerCert(dir, 'pebble-api', ca, ['IP:127.0.0.1', 'DNS:localhost']);
+    this.dns = new ChallTestSrv({ dnsPort: ports.dns, managementPort: ports.dnsManagement, dir });
   }
 
   get directoryUrl(): string {
@@ -58,10 +63,7 @@ export class PebbleServer {
         externalAccountBindingRequired: false,
       },
     }, null, 2));
-    this.processes.push(startProcess('pebble-challtestsrv', 'pebble-challtestsrv', [
-      '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-http01', '', '-https01', '', '-tlsalpn01', '',
-      '-dns01', `127.0.0.1:${this.ports.dns}`, '-management', `127.0.0.1:${this.ports.dnsManagement}`,
-    ], { logFile: path.join(this.dir, 'challtestsrv.log') }));
+    await this.dns.start();
     this.processes.push(startProcess('pebble', 'pebble', ['-config', config, '-dnsserver', `127.0.0.1:${this.ports.dns}`], {
       logFile: this.logFile,
       // No random nonce rejections (dehydrated does not retry them), no validation sleeps, and a
@@ -110,5 +112,6 @@ export class PebbleServer {
   async stop(): Promise<void> {
     for (const p of this.processes.reverse()) await p.stop();
     this.processes = [];
+    await this.dns.stop();
   }
 }

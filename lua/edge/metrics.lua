@@ -15,17 +15,26 @@ local function dict()
   return ngx.shared.edge_metrics
 end
 
--- Adds 1 to the counter `name` with one label.
-function _M.inc(name, label, value)
+-- The key of the counter `name` with one label, for inc_key (on hot paths, made once).
+function _M.key(name, label, value)
+  return name .. "\0" .. (label or "") .. "\0" .. (value or "")
+end
+
+-- Adds 1 to the counter with this key.
+function _M.inc_key(key)
   local d = dict()
   if not d then
     return
   end
-  local key = name .. "\0" .. (label or "") .. "\0" .. (value or "")
   local _, err = d:incr(key, 1, 0)
   if err then
-    ngx.log(ngx.INFO, "edge: metric ", name, " not counted: ", err)
+    ngx.log(ngx.INFO, "edge: metric ", key:match("^[^%z]+"), " not counted: ", err)
   end
+end
+
+-- Adds 1 to the counter `name` with one label.
+function _M.inc(name, label, value)
+  _M.inc_key(_M.key(name, label, value))
 end
 
 function _M.render()

@@ -4,6 +4,7 @@
 -- optional ACL user, SET with EX in one command, SCAN instead of KEYS, and `add` (SET NX EX)
 -- for our cluster-wide marks. Keys carry the environment prefix: "<prefix>:<key>".
 local redis_client = require "edge.redis_client"
+local cert_changes = require "edge.store.cert_changes"
 
 local _M = {}
 local mt = { __index = _M }
@@ -41,6 +42,12 @@ local function prefixed(self, key)
     return self.prefix .. ":" .. key
   end
   return key
+end
+_M.prefixed = prefixed
+
+-- The name of a certificate entry's key ("<name>:latest"), or nil for any other key.
+local function certificate_name(key)
+  return key:match("^(.+):latest$")
 end
 
 -- Runs fn(connection) on a pooled, authenticated connection. Returns fn's results, or nil and
@@ -87,8 +94,13 @@ function _M.get(self, key)
 end
 
 -- options.exptime: seconds until the key expires (set atomically with the value).
+-- A certificate entry is written together with its change record (edge.store.cert_changes).
 function _M.set(self, key, value, options)
+  local name = certificate_name(key)
   return self:with_connection(function(connection)
+    if name then
+      return cert_changes.record(self, connection, name, value)
+    end
     if options and options.exptime then
       return connection:command("SET", prefixed(self, key), value, "EX", math.ceil(options.exptime))
     end
@@ -122,7 +134,11 @@ function _M.replace(self, key, value)
 end
 
 function _M.delete(self, key)
+  local name = certificate_name(key)
   return self:with_connection(function(connection)
+    if name then
+      return cert_changes.record(self, connection, name)
+    end
     return connection:command("DEL", prefixed(self, key))
   end)
 end

@@ -3,6 +3,7 @@
 local ssl = require "ngx.ssl"
 local hostname = require "edge.hostname"
 local metrics = require "edge.metrics"
+local cert_cache = require "edge.serve.cert_cache"
 
 local _M = {}
 
@@ -101,13 +102,17 @@ function _M.init(conf)
   }, { __index = conf.domain_check })
   policy = require("edge.allow_domain").new(policy_options)
 
+  cert_cache.init(conf.cert_cache)
   auto_ssl:init()
   conf.dehydrated.ACCOUNTDIR = account_dir
   write_dehydrated_conf(conf.auto_ssl.dir, conf.dehydrated)
+  require("edge.serve.origin").init(conf.origin)
 end
 
 function _M.init_worker()
   auto_ssl:init_worker()
+  cert_cache.init_worker(auto_ssl.storage.adapter)
+  require("edge.serve.origin").init_worker()
 end
 
 -- Whether lua-resty-auto-ssl holds the name's certificate in this instance's memory.
@@ -115,10 +120,27 @@ local function in_memory(domain)
   return ngx.shared.auto_ssl:get("domain:fullchain_der:" .. domain) ~= nil
 end
 
--- Names that cannot be a customer's are answered with the fallback certificate here, before
+local server_name, cached_certificate = ssl.server_name, cert_cache.get
+local worker_cache_hit = metrics.key("edge_handshakes_total", "certificate", "worker_cache")
+
+-- The hot path: a name this worker holds parsed is served without lua-resty-auto-ssl.
+local function served_from_worker_cache(name)
+  local entry = cached_certificate(name)
+  if entry and cert_cache.serve(entry) then
+    metrics.inc_key(worker_cache_hit)
+    return true
+  end
+  return false
+end
+
+-- Names that cannot be a customer's are answered with the fallback certificate before
 -- lua-resty-auto-ssl (which would log a warning for each): no order, no log line.
 function _M.ssl_certificate()
-  local name = ssl.server_name()
+  local name = server_name()
+  -- Only normalised names are cached, so a hit on the name as sent needs no normalising.
+  if name and served_from_worker_cache(name) then
+    return
+  end
   if not name then
     metrics.inc("edge_handshakes_total", "certificate", "fallback_no_sni")
     return
@@ -129,16 +151,22 @@ function _M.ssl_certificate()
     ngx.log(ngx.INFO, "edge: refused server name (", why, ")")
     return
   end
+  if domain ~= name and served_from_worker_cache(domain) then
+    return
+  end
   local cached = in_memory(domain)
   handshake_domain = domain
   auto_ssl:ssl_certificate()
-  -- Where the certificate came from: this pod's memory (the hot path: nothing more to do),
-  -- the store, a new order, or none (the fallback).
+  -- Where the certificate came from: this instance's shared memory, the store, a new order, or
+  -- none (the fallback). Once served, it is parsed for this worker's next handshakes.
+  local served = cached or in_memory(domain)
   local source = "memory"
   if not cached then
-    local served = in_memory(domain)
     local ordered = policy:after_handshake(auto_ssl, served)
     source = not served and "fallback" or ordered and "issued" or "store"
+  end
+  if served then
+    cert_cache.load_later(domain)
   end
   metrics.inc("edge_handshakes_total", "certificate", source)
 end

@@ -43,7 +43,8 @@ describe('Deployment', () => {
 
   test('ports 8080/8443/8081, readiness and liveness on the status port', () => {
     expect(container(prod).ports.map((p: any) => p.containerPort)).toEqual([8080, 8443, 8081]);
-    expect(container(prod).readinessProbe.httpGet).toEqual({ path: '/healthz', port: 8081 });
+    // Ready only once the origin's addresses are known; alive while nginx answers.
+    expect(container(prod).readinessProbe.httpGet).toEqual({ path: '/ready', port: 8081 });
     expect(container(prod).livenessProbe.httpGet).toEqual({ path: '/healthz', port: 8081 });
     expect(container(prod).lifecycle.preStop.sleep.seconds).toBeGreaterThanOrEqual(10);
     expect(podSpec(prod).terminationGracePeriodSeconds).toBeGreaterThan(container(prod).lifecycle.preStop.sleep.seconds);
@@ -51,9 +52,11 @@ describe('Deployment', () => {
 
   test('memory sized from the caches, CPU requested, no CPU limit', () => {
     const { requests, limits } = container(prod).resources;
-    expect(requests).toEqual({ cpu: '500m', memory: `${192 + 125 + 10}Mi` });
-    expect(limits).toEqual({ memory: `${2 * (192 + 125 + 10)}Mi` });
-    expect(container(dev).resources.requests.memory).toBe(`${192 + 2 + 1}Mi`);
+    // nginx + shared dicts (auto_ssl 125m, edge_cache 10m) + 2 workers x the parsed-certificate
+    // cache (12,500 entries x 16 KB = 196 MB).
+    expect(requests).toEqual({ cpu: '500m', memory: `${192 + 125 + 10 + 2 * 196}Mi` });
+    expect(limits).toEqual({ memory: `${2 * (192 + 125 + 10 + 2 * 196)}Mi` });
+    expect(container(dev).resources.requests.memory).toBe(`${192 + 2 + 1 + 2 * 2}Mi`);
   });
 
   test('non-root, read-only root filesystem, no capabilities, seccomp RuntimeDefault, no service account token', () => {
@@ -92,7 +95,7 @@ describe('Deployment', () => {
     const modules = Object.keys(readLuaModules());
     expect(modules).toContain('edge/setup.lua');
     expect(lua.map((i: any) => i.path)).toEqual(modules);
-    for (const item of lua) expect(item.key).toBe(item.path.replace('/', '.'));
+    for (const item of lua) expect(item.key).toBe(item.path.replace(/\//g, '.'));
   });
 });
 

@@ -1,6 +1,6 @@
 import { localNginxOptions } from '../../charts/local-profile';
 import { toLua } from '../../charts/lua-literal';
-import { renderNginxConf, sharedDictSizes, TLS12_CIPHERS } from '../../charts/nginx-conf';
+import { certCacheEntries, certCacheMb, ORIGIN_PROXY_DEFAULTS, renderNginxConf, renderOriginProxy, sharedDictSizes, TLS12_CIPHERS } from '../../charts/nginx-conf';
 import { podNginxOptions } from '../../charts/pod-layout';
 import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from '../../lib/config';
 import { settingsFor } from './fixtures';
@@ -34,6 +34,13 @@ describe('shared dicts and caches', () => {
       expect(conf).toMatch(/lua_shared_dict edge_cache \d+m;/);
       expect(conf).toContain('lua_shared_dict edge_metrics 1m;');
     }
+  });
+
+  test('the handshake cache: every expected name (25 % headroom) per worker, the change feed polled every 5 s', () => {
+    expect(initTable(prod)).toMatch(/cert_cache = \{\s*size = 12500,\s*max_age = 3600,\s*poll_interval = 5,\s*\}/);
+    expect(initTable(dev)).toMatch(/size = 125\b/);
+    expect(certCacheEntries(10)).toBe(100);
+    expect(certCacheMb(10000)).toBe(196);
   });
 
   test('a resolver that works in the cluster: the cluster DNS service', () => {
@@ -127,17 +134,75 @@ describe(':8443 (NLB port 443)', () => {
     expect(https).toContain('ssl_certificate_key /usr/local/share/edge/fallback.key;');
   });
 
-  test('proxies to the origin with Host preserved, forwarding headers set, and the origin verified', () => {
-    expect(https).toContain('set $edge_origin https://app.example.com;');
-    expect(https).toContain('proxy_pass $edge_origin;');
-    expect(https).toContain('proxy_set_header Host $host;');
-    expect(https).toContain('proxy_set_header X-Forwarded-For $remote_addr;');
-    expect(https).toContain('proxy_set_header X-Forwarded-Proto https;');
-    expect(https).toContain('proxy_set_header X-Forwarded-Host $host;');
-    expect(https).toContain('proxy_ssl_verify on;');
-    expect(https).toContain('proxy_ssl_server_name on;');
-    expect(https).toContain('proxy_ssl_name app.example.com;');
-    expect(https).toContain('proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;');
+  test('proxies to the origin\'s upstream with Host preserved, forwarding headers set, and the origin verified by name', () => {
+    const location = https.slice(https.indexOf('    location / {'));
+    expect(location).toContain('proxy_pass https://edge_origin;');
+    expect(location).not.toContain('$edge_origin');
+    expect(location).toContain('proxy_http_version 1.1;');
+    expect(location).toContain('proxy_set_header Host $host;');
+    expect(location).toContain('proxy_set_header X-Forwarded-For $remote_addr;');
+    expect(location).toContain('proxy_set_header X-Forwarded-Proto https;');
+    expect(location).toContain('proxy_set_header X-Forwarded-Host $host;');
+    expect(location).toContain('proxy_ssl_verify on;');
+    expect(location).toContain('proxy_ssl_server_name on;');
+    expect(location).toContain('proxy_ssl_name app.example.com;');
+    expect(location).toContain('proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;');
+    expect(location).toContain('proxy_ssl_session_reuse on;');
+  });
+
+  test('WebSocket upgrades pass through; other requests send no Connection header (keep-alive)', () => {
+    expect(https).toContain('proxy_set_header Upgrade $http_upgrade;');
+    expect(https).toContain('proxy_set_header Connection $connection_upgrade;');
+    expect(prod).toMatch(/\n  map \$http_upgrade \$connection_upgrade \{\n    default upgrade;\n    ''      '';\n  \}\n/);
+    expect(prod).not.toMatch(/''\s+close;/);
+  });
+
+  test('idempotent requests retried on error or timeout, 3 tries at most', () => {
+    expect(https).toContain('proxy_next_upstream error timeout;');
+    expect(https).toContain('proxy_next_upstream_tries 3;');
+  });
+});
+
+describe('the origin upstream: a keep-alive pool, addresses from edge.serve.origin', () => {
+  /** The upstream block, up to its closing brace. */
+  const upstream = (conf: string) => conf.slice(conf.indexOf('  upstream edge_origin {'), conf.indexOf('\n  }\n', conf.indexOf('  upstream edge_origin {')) + 4);
+
+  test('a placeholder server, the Lua balancer, then keepalive (which must wrap the balancer)', () => {
+    expect(upstream(prod)).toBe([
+      '  upstream edge_origin {',
+      '    server 0.0.0.1;',
+      '    balancer_by_lua_block { require("edge.serve.origin").balance() }',
+      '    keepalive 32;',
+      '    keepalive_timeout 30s;',
+      '    keepalive_requests 1000;',
+      '  }',
+    ].join('\n'));
+    expect(prod.indexOf('balancer_by_lua_block')).toBeLessThan(prod.indexOf('keepalive 32;'));
+    // Declared outside any server, after the Lua is initialised.
+    expect(prod.indexOf('upstream edge_origin {')).toBeGreaterThan(prod.indexOf('init_worker_by_lua_block'));
+  });
+
+  test('edge.serve.origin gets the origin\'s host, port and the cluster DNS as its resolver', () => {
+    expect(initTable(prod)).toMatch(/origin = \{\s+host = "app.example.com",\s+port = 443,\s+tls = true,\s+resolver = "172.20.0.10:53",\s+max_resolve_interval = 30,\s+\}/);
+  });
+
+  test('pool size, idle timeout and resolve interval come from the options', () => {
+    const options = podNginxOptions(settingsFor('prod'));
+    const conf = renderNginxConf({
+      ...options,
+      origin: { ...options.origin, url: 'https://origin.example.net:8443', keepaliveConnections: 7, keepaliveTimeoutSeconds: 12, maxResolveIntervalSeconds: 5 },
+    });
+    expect(upstream(conf)).toContain('keepalive 7;');
+    expect(upstream(conf)).toContain('keepalive_timeout 12s;');
+    expect(initTable(conf)).toMatch(/host = "origin.example.net",\s+port = 8443,[^}]*max_resolve_interval = 5,/);
+    expect(conf).toContain('proxy_ssl_name origin.example.net;');
+  });
+
+  test('a name needs a resolver; an IP literal does not', () => {
+    expect(() => renderOriginProxy({ url: 'https://origin.example.net', ...ORIGIN_PROXY_DEFAULTS }, '/ca.pem')).toThrow(/a resolver is needed/);
+    const literal = renderOriginProxy({ url: 'http://127.0.0.1:8080', ...ORIGIN_PROXY_DEFAULTS }, '/ca.pem');
+    expect(literal.location).toContain('proxy_pass http://edge_origin;');
+    expect(literal.luaConfig).toMatchObject({ host: '127.0.0.1', port: 8080, tls: false });
   });
 });
 
@@ -145,6 +210,8 @@ describe('status and hook servers', () => {
   test('health and metrics on the status port', () => {
     const status = serverBlock(prod, 8081);
     expect(status).toMatch(/location = \/healthz \{[^}]*return 200/s);
+    // Readiness: 503 until the origin's addresses are known.
+    expect(status).toMatch(/location = \/ready \{[^]*require\("edge.serve.origin"\).ready\(\)[^]*ngx.status = 503/);
     expect(status).toContain('location = /metrics {');
     expect(status).not.toContain('proxy_protocol');
   });
@@ -184,6 +251,22 @@ test('the local profile: same renderer, loopback ports, Debian modules, the test
   expect(conf).toContain('lua_package_path "/repo/lua/?.lua;/opt/tree/share/lua/5.1/?.lua;;";');
   // A plain-http origin (the local stand-in) gets no TLS settings.
   expect(conf).not.toContain('proxy_ssl_verify');
+});
+
+test('the local profile\'s origin: a name resolved through the given DNS server, verified against the given CA bundle', () => {
+  const conf = renderNginxConf(localNginxOptions({
+    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, hookPort: 18999, dir: '/tmp/x' },
+    edgeLuaDir: '/repo/lua', autoSslTree: '/opt/tree', loadModules: [], redisPort: 16379,
+    acmeDirectory: 'https://127.0.0.1:14000/dir', acmeApiCaFile: '/tmp/ca.pem', trustedCaFile: '/tmp/trusted.pem',
+    domainCheckUrl: 'http://127.0.0.1:1/check', originUrl: 'https://origin.local.test:18444', originResolver: '127.0.0.1:18053',
+    fallbackCert: '/tmp/f.crt', fallbackKey: '/tmp/f.key',
+  }));
+  expect(initTable(conf)).toMatch(/origin = \{\s+host = "origin.local.test",\s+port = 18444,\s+tls = true,\s+resolver = "127.0.0.1:18053",/);
+  expect(conf).toContain('proxy_ssl_name origin.local.test;');
+  expect(conf).toContain('proxy_ssl_trusted_certificate /tmp/trusted.pem;');
+  expect(conf).toContain('lua_ssl_trusted_certificate /tmp/trusted.pem;');
+  // dehydrated still trusts only the ACME server's CA.
+  expect(conf).toContain('CURL_OPTS = "--cacert /tmp/ca.pem",');
 });
 
 describe('toLua', () => {

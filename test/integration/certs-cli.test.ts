@@ -82,7 +82,7 @@ test('expiring: names within N days, exit 1 when there are any', async () => {
   expect(none).toMatchObject({ code: 0, out: 'nothing expires within 5 days' });
 });
 
-test('delete: refuses without --yes, then removes the certificate and its order mark', async () => {
+test('delete: refuses without --yes, then removes the certificate and its order mark, and records the change', async () => {
   const refused = await certs('delete', 'later.example.com', '--prefix', 'local');
   expect(refused.code).toBe(2);
   expect(await client.exists('local:later.example.com:latest')).toBe(1);
@@ -90,6 +90,10 @@ test('delete: refuses without --yes, then removes the certificate and its order 
   expect(deleted).toMatchObject({ code: 0, out: 'deleted later.example.com' });
   expect(await client.exists('local:later.example.com:latest', 'local:edge:order:later.example.com')).toBe(0);
   expect(await client.exists('dev-other:elsewhere.example.com:latest')).toBe(1);
+  // Recorded in the change feed the edge's handshake caches poll, under the newest sequence.
+  const seq = await client.get('local:edge:cert-seq');
+  expect(seq).not.toBeNull();
+  expect(await client.zscore('local:edge:cert-changes', 'later.example.com')).toBe(seq);
 });
 
 test('a wrong password fails with a clear error, not a hang', async () => {

@@ -3,11 +3,16 @@
 // the domain-check and origin stand-ins, and a load balancer speaking PROXY protocol.
 // Orders, accounts and issued serials are counted from pebble's own log, never from ours.
 // Needs lua-resty-auto-ssl as a luarocks tree at $AUTO_SSL_TREE; without it: SKIPPED.
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeCertificateEntry, CertStoreClient } from '../../bin/certs/cert-store-client';
 import { findAutoSslTree } from '../../bin/local-edge/auto-ssl-tree';
+import { makeCa, makeServerCert } from '../../bin/local-edge/pki';
+import { normalizeSerial } from '../../bin/local-edge/pebble-server';
+import { CERT_CHANGE_POLL_SECONDS } from '../../charts/nginx-conf';
 import { reportSkipped } from './support/skipped';
 import { LocalEdge } from '../../bin/local-edge/local-edge';
 import { NginxInstance, SOCKPROC_PID_FILE } from '../../bin/local-edge/nginx-instance';
@@ -121,7 +126,9 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
     allow(firstName);
     const ordersBefore = orders();
     const source = async (kind: string) => sumMetric(`edge_handshakes_total{certificate="${kind}"}`);
-    const sourcesBefore = { issued: await source('issued'), store: await source('store'), memory: await source('memory') };
+    const sourcesBefore = {
+      issued: await source('issued'), store: await source('store'), memory: await source('memory'), workerCache: await source('worker_cache'),
+    };
     const r = await viaLb(firstName, page);
     expectIssued(r, firstName);
     firstSerial = r.certificate!.serial;
@@ -150,12 +157,19 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
     }
     expect(orders() - ordersBefore).toBe(1);
     // The handshake-source metric: issued once, read from the store once (by the other
-    // instance), and from memory for the other 21 handshakes.
+    // instance), and from memory for the other 21 handshakes: most of them from the parsed
+    // certificate a worker keeps (after a worker's first handshake for the name, from the
+    // instance's shared dict, it is parsed in the background for the next ones).
+    const cached = {
+      memory: await source('memory') - sourcesBefore.memory,
+      workerCache: await source('worker_cache') - sourcesBefore.workerCache,
+    };
     expect({
       issued: await source('issued') - sourcesBefore.issued,
       store: await source('store') - sourcesBefore.store,
-      memory: await source('memory') - sourcesBefore.memory,
-    }).toEqual({ issued: 1, store: 1, memory: 21 });
+      fromMemory: cached.memory + cached.workerCache,
+    }).toEqual({ issued: 1, store: 1, fromMemory: 21 });
+    expect(cached.workerCache).toBeGreaterThanOrEqual(11);
   });
 
   test('2. a denied name gets the fallback certificate and no order', async () => {
@@ -450,6 +464,70 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
     }
     const viaBalancer = await viaLb(firstName, page);
     expect(JSON.parse(viaBalancer.response!.body).forwardedFor).toBe('127.0.0.1');
+  });
+
+  test('10. the handshake caches follow the store: a deleted, re-issued or renewed certificate is served (or not) by both instances within the change-poll bound', async () => {
+    const followed = name('follows');
+    allow(followed);
+    const issued = await direct(a, followed);
+    expectIssued(issued, followed);
+    const original = issued.certificate!.serial;
+    // Both instances, each worker, hold it (from memory or the worker cache).
+    for (const instance of [a, b, a, b, a, b]) expect((await direct(instance, followed)).certificate?.serial).toBe(original);
+    const fromWorkerCache = () => sumMetric('edge_handshakes_total{certificate="worker_cache"}');
+    const hitsBefore = await fromWorkerCache();
+    for (const instance of [a, b, a, b, a, b]) expect((await direct(instance, followed)).certificate?.serial).toBe(original);
+    expect(await fromWorkerCache() - hitsBefore).toBeGreaterThanOrEqual(3);
+
+    /** Handshakes on both instances until neither serves `serial` any more; how long it took. */
+    const untilNoLongerServed = async (serial: string): Promise<{ ms: number; serials: string[] }> => {
+      const started = Date.now();
+      for (;;) {
+        const seen = [];
+        for (const instance of [a, b, a, b]) seen.push((await direct(instance, followed)).certificate?.serial ?? '-');
+        if (!seen.includes(serial)) return { ms: Date.now() - started, serials: seen };
+        if (Date.now() - started > BOUND_MS) throw new Error(`still served ${Date.now() - started} ms after the change: ${seen.join(', ')}`);
+        await sleep(250);
+      }
+    };
+    // The stated bound (one poll interval) plus room for a busy machine and one issuance.
+    const BOUND_MS = (CERT_CHANGE_POLL_SECONDS + 15) * 1000;
+
+    // Deleted with the certs CLI: neither instance serves it any more; the name, still allowed,
+    // gets a new certificate (one order), which both then serve.
+    const ordersBefore = orders();
+    const cli = CertStoreClient.connect({ url: `redis://127.0.0.1:${edge.redis.port}`, prefix: PREFIX });
+    await cli.open();
+    try {
+      expect(await cli.delete(followed)).toBe(true);
+    } finally {
+      await cli.close();
+    }
+    const afterDelete = await untilNoLongerServed(original);
+    const reissued = afterDelete.serials[0];
+    expect(new Set(afterDelete.serials)).toEqual(new Set([reissued]));
+    expect(edge.pebble.issuedSerials()).toContain(reissued);
+    expect(orders() - ordersBefore).toBe(1);
+    console.log(`MEASURED: a deleted certificate stopped being served by both instances ${afterDelete.ms} ms after the delete (bound ${CERT_CHANGE_POLL_SECONDS} s + one issuance)`);
+
+    // Renewed by another writer (the entry replaced in the store the way our storage adapter
+    // writes it): both instances serve the new certificate.
+    const renewal = makeServerCert(work, `renewed-${followed}`, makeCa(work, 'renewal-ca'), [`DNS:${followed}`]);
+    const renewedPem = readFileSync(renewal.cert, 'utf8');
+    const renewedSerial = normalizeSerial(new X509Certificate(renewedPem).serialNumber);
+    await writeCertificateEntry(store!, PREFIX, followed, JSON.stringify({
+      fullchain_pem: renewedPem, privkey_pem: readFileSync(renewal.key, 'utf8'), cert_pem: renewedPem,
+      expiry: Math.floor(Date.now() / 1000) + 7 * 86400,
+    }));
+    const afterRenewal = await untilNoLongerServed(reissued);
+    expect(afterRenewal.serials).toEqual([renewedSerial, renewedSerial, renewedSerial, renewedSerial]);
+    console.log(`MEASURED: a renewed certificate was served by both instances ${afterRenewal.ms} ms after it was stored (bound ${CERT_CHANGE_POLL_SECONDS} s)`);
+    expect(afterRenewal.ms).toBeLessThan(BOUND_MS);
+    // And from the worker caches again.
+    await sleep(200);
+    const hitsAfter = await fromWorkerCache();
+    for (const instance of [a, b, a, b, a, b]) expect((await direct(instance, followed)).certificate?.serial).toBe(renewedSerial);
+    expect(await fromWorkerCache() - hitsAfter).toBeGreaterThanOrEqual(3);
   });
 });
 

@@ -511,6 +511,60 @@ describe('redis_storage (our auto-ssl storage adapter) against redis-server', ()
   });
 });
 
+describe('the store\'s certificate change feed (edge.store.cert_changes), which the handshake caches poll', () => {
+  interface Changes { seq: number; names?: string[]; everything?: boolean }
+  const changesSince = async (seen: number) => {
+    const reply = await getJson<{ changes: Changes | null; err: string | null }>(port, `/cert_changes?seen=${seen}`);
+    expect(reply.err).toBeNull();
+    // Debian's lua-cjson has no empty_array: an empty list arrives as {}.
+    const changes = reply.changes!;
+    return changes.everything ? changes : { ...changes, names: Array.isArray(changes.names) ? changes.names : [] };
+  };
+  const current = async () => (await changesSince(-1)).seq;
+
+  test('writing or deleting a certificate entry records its name under the next sequence; other keys do not', async () => {
+    const name = fresh('changed');
+    const before = await current();
+    expect((await storage('set', { key: `${name}:latest`, value: '{"fullchain_pem":"x"}' })).err).toBeNull();
+    expect(await store!.get(`${PREFIX}:${name}:latest`)).toBe('{"fullchain_pem":"x"}');
+    const afterSet = await changesSince(before);
+    expect(afterSet).toEqual({ seq: before + 1, names: [name] });
+
+    // Challenges, locks and marks are not certificates: no change recorded.
+    await storage('set', { key: `${name}:challenge:token`, value: 'x' });
+    await storage('add', { key: `edge:order:${name}`, value: '1', exptime: 5 });
+    expect(await changesSince(before + 1)).toEqual({ seq: before + 1, names: [] });
+
+    expect((await storage('delete', { key: `${name}:latest` })).result).toBe(1);
+    expect(await store!.exists(`${PREFIX}:${name}:latest`)).toBe(0);
+    expect(await changesSince(before + 1)).toEqual({ seq: before + 2, names: [name] });
+    // A name changed twice is listed once, under its latest change.
+    expect(await changesSince(before)).toEqual({ seq: before + 2, names: [name] });
+  });
+
+  test('a reader the feed no longer reaches back to, or a reset store, is told to forget everything', async () => {
+    const feed = `${PREFIX}:edge:cert-changes`;
+    const start = await current();
+    // Fill the feed to its bound (10,000 names) straight in Redis, then write one more through the adapter.
+    const members: Array<string | number> = [];
+    for (let i = 1; i <= 10000; i++) members.push(start + i, `filler-${i}.customer.example`);
+    await store!.call('ZADD', feed, ...members);
+    await store!.set(`${PREFIX}:edge:cert-seq`, String(start + 10000));
+    const name = fresh('trims');
+    await storage('set', { key: `${name}:latest`, value: '{}' });
+    expect(await store!.zcard(feed)).toBe(10000);
+    expect(await store!.zscore(feed, name)).toBe(String(start + 10001));
+    // The oldest entry went, so a reader that saw only what came before it must start over...
+    expect(await changesSince(start)).toEqual({ seq: start + 10001, everything: true });
+    // ...while one that saw it gets the names.
+    expect(await changesSince(start + 10000)).toEqual({ seq: start + 10001, names: [name] });
+
+    // The store lost its data (a new Redis): the sequence went back.
+    await store!.del(`${PREFIX}:edge:cert-seq`, feed, `${PREFIX}:edge:cert-changes-trimmed`);
+    expect(await changesSince(start + 10001)).toEqual({ seq: 0, everything: true });
+  });
+});
+
 describe('when Redis fails', () => {
   test('Redis frozen (SIGSTOP): allow fails within the read timeout and refuses', async () => {
     const name = allowName('frozen');

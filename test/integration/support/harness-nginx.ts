@@ -44,7 +44,7 @@ export class HarnessNginx {
 
   renderConf(): string {
     const modules = nginxModules();
-    const locations = ['normalize', 'verdict', 'allow', 'account', 'storage', 'metrics'].map((name) => [
+    const locations = ['normalize', 'verdict', 'allow', 'account', 'storage', 'cert_changes', 'metrics'].map((name) => [
       `    location = /${name} {`,
       `      content_by_lua_block { require("edge_harness").${name}() }`,
       '    }',

@@ -9,6 +9,7 @@ local allow_domain_module = require "edge.allow_domain"
 local hostname = require "edge.hostname"
 local metrics = require "edge.metrics"
 local redis_storage = require "edge.redis_storage"
+local cert_changes = require "edge.store.cert_changes"
 
 local _M = {}
 
@@ -163,6 +164,13 @@ function _M.storage()
     return
   end
   reply({ result = null(result), err = null(err), ms = now_ms() - started })
+end
+
+-- GET /cert_changes?seen=<sequence>: what the store's change feed reports after that sequence.
+function _M.cert_changes()
+  local seen = tonumber(ngx.req.get_uri_args()["seen"])
+  local changes, err = cert_changes.since(auto_ssl_stand_in.storage.adapter, seen)
+  reply({ changes = null(changes), err = null(err) })
 end
 
 -- GET /metrics: our counters, Prometheus text.

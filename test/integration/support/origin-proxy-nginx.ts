@@ -1,0 +1,116 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { nginxBinary, nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
+import { isAlive, ManagedProcess, portAcceptsConnections, startProcess, stopPid, waitFor } from '../../../bin/local-edge/processes';
+import { toLua } from '../../../charts/lua-literal';
+import { LUA_ROOT } from '../../../charts/lua-sources';
+import { OriginProxyOptions, renderOriginProxy } from '../../../charts/nginx-conf';
+import { HARNESS_LUA_DIR } from './harness-nginx';
+
+export interface OriginProxyNginxOptions {
+  /** Writable directory for its nginx.conf, logs and temp files. */
+  readonly dir: string;
+  /** Plain HTTP on 127.0.0.1: proxied to the origin, like the edge's HTTPS listener. */
+  readonly port: number;
+  /** Plain HTTP on 127.0.0.1: /ready (as the edge's status port) and the harness's /dns and /addresses. */
+  readonly statusPort: number;
+  readonly origin: OriginProxyOptions;
+  /** CA file the origin's certificate must chain to. */
+  readonly trustedCaFile: string;
+  /** @default 2 (a pool per worker, as in the pods) */
+  readonly workerProcesses?: number;
+}
+
+/**
+ * A small real nginx (Debian's, with the lua module; no lua-resty-auto-ssl) proxying to the
+ * origin with exactly what the edge's nginx.conf has for it: renderOriginProxy()'s map,
+ * upstream, location directives, /ready and the `origin` config table, run by our
+ * lua/edge/serve/origin.lua. Both listeners use reuseport, so new connections spread over the
+ * workers. When run as root its workers run as www-data, like the local edge.
+ */
+export class OriginProxyNginx {
+  private process?: ManagedProcess;
+
+  constructor(readonly options: OriginProxyNginxOptions) {}
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  get errorLogFile(): string {
+    return path.join(this.dir, 'error.log');
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  renderConf(): string {
+    const o = this.options;
+    const proxy = renderOriginProxy(o.origin, o.trustedCaFile);
+    const indent = (lines: string[], by: string) => lines.map((l) => (l ? `${by}${l}` : ''));
+    return [
+      '# Written by test/integration/support/origin-proxy-nginx.ts for origin-proxy.test.ts.',
+      ...(runningAsRoot() ? [`user ${WORKER_USER};`] : []),
+      ...nginxModules().map((m) => `load_module ${m};`),
+      `worker_processes ${o.workerProcesses ?? 2};`,
+      `pid ${this.dir}/nginx.pid;`,
+      `error_log ${this.errorLogFile} info;`,
+      'events { worker_connections 1024; }',
+      'http {',
+      `  access_log ${this.dir}/access.log;`,
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${this.dir}/${t};`),
+      `  lua_package_path "${workerReadableDir(LUA_ROOT, this.dir)}/?.lua;${workerReadableDir(HARNESS_LUA_DIR, this.dir)}/?.lua;;";`,
+      '  lua_shared_dict edge_cache 1m;',
+      '  lua_socket_log_errors off;',
+      '  init_by_lua_block {',
+      `    require("edge.serve.origin").init(${toLua(proxy.luaConfig, '    ')})`,
+      '  }',
+      '  init_worker_by_lua_block {',
+      '    require("edge.serve.origin").init_worker()',
+      '  }',
+      ...indent(proxy.http, '  '),
+      '  server {',
+      `    listen 127.0.0.1:${o.port} reuseport;`,
+      '    location / {',
+      ...indent(proxy.location, '      '),
+      '    }',
+      '  }',
+      '  server {',
+      `    listen 127.0.0.1:${o.statusPort} reuseport;`,
+      ...indent(proxy.readyLocation, '    '),
+      '    location = /dns {',
+      '      content_by_lua_block { require("origin_harness").dns() }',
+      '    }',
+      '    location = /addresses {',
+      '      content_by_lua_block { require("origin_harness").addresses() }',
+      '    }',
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+  }
+
+  /** Writes nginx.conf, checks it with `nginx -t`, starts nginx and waits for its ports. */
+  async start(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    chmodSync(this.dir, 0o755);
+    const conf = path.join(this.dir, 'nginx.conf');
+    writeFileSync(conf, this.renderConf());
+    if (runningAsRoot()) execFileSync('chown', ['-R', `${WORKER_USER}:`, this.dir]);
+    execFileSync(nginxBinary(), ['-t', '-c', conf, '-e', path.join(this.dir, 'startup.log')], { stdio: 'pipe' });
+    this.process = startProcess('nginx-origin-proxy', nginxBinary(),
+      ['-c', conf, '-e', path.join(this.dir, 'startup.log'), '-g', 'daemon off;'],
+      { logFile: path.join(this.dir, 'stdout.log') });
+    await waitFor('origin-proxy nginx', async () => {
+      if (!isAlive(this.process!.pid)) throw new Error(`nginx exited: see ${this.dir}/startup.log`);
+      return (await portAcceptsConnections(this.options.port)) && portAcceptsConnections(this.options.statusPort);
+    }, 15000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.process) await stopPid(this.process.pid, 'SIGTERM', 10000);
+    this.process = undefined;
+  }
+}
