@@ -1,18 +1,16 @@
 // The real parts the benchmarked edge needs (Redis, pebble with its DNS, the domain check), and
 // edge instances: the project's own render (local profile) with one worker pinned to CPU 0.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { LocalProfile } from '../charts/local-profile';
 import { LUA_ROOT } from '../charts/lua-sources';
 import { DomainCheckServer } from '../bin/local-edge/domain-check-server';
 import { LoadBalancer } from '../bin/local-edge/load-balancer';
-import {
-  NginxInstance, nginxModules, removeStaleSockprocFiles, runningAsRoot, SOCKPROC_PID_FILE, SOCKPROC_SOCKET, WORKER_USER, workerReadableDir,
-} from '../bin/local-edge/nginx-instance';
+import { NginxInstance, nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../bin/local-edge/nginx-instance';
 import { PebbleServer } from '../bin/local-edge/pebble-server';
 import { KeyPair, makeCa, makeSelfSigned, makeServerCert } from '../bin/local-edge/pki';
-import { freePort, isAlive, stopPid, waitFor } from '../bin/local-edge/processes';
+import { freePort, waitFor } from '../bin/local-edge/processes';
 import { httpGet } from '../test/integration/support/http-client';
 import { RedisServer } from '../bin/local-edge/redis-server';
 import { connectStore } from '../test/integration/support/store-client';
@@ -58,8 +56,6 @@ export class BenchStack {
   trustedCaFile!: string;
   /** pebble's issuing chain (new at every pebble start). */
   issuingChain!: string;
-  /** sockproc daemons our edges started (auto-ssl keeps one per host, at fixed /tmp paths). */
-  private readonly sockprocs = new Set<number>();
 
   private constructor(readonly workDir: string, private readonly autoSslTree: string, private readonly cleanup: Cleanup) {}
 
@@ -83,14 +79,7 @@ export class BenchStack {
     c.add('redis', () => this.redis.stop());
     await this.redis.start();
 
-    const pebbleDir = path.join(this.workDir, 'pebble');
-    mkdirSync(pebbleDir, { recursive: true });
-    this.pebble = new PebbleServer({
-      acme: await freePort(), management: await freePort(), dns: await freePort(), dnsManagement: await freePort(),
-      validationHttp: this.validation.port, validationTls: await freePort(),
-    }, pebbleDir);
-    c.add('pebble', () => this.pebble.stop());
-    await this.pebble.start();
+    this.pebble = await this.startPebble('pebble', this.validation.port);
     this.issuingChain = await this.pebble.issuingChain();
 
     this.originCa = makeCa(this.workDir, 'origin-ca');
@@ -98,8 +87,23 @@ export class BenchStack {
     writeFileSync(this.trustedCaFile, readFileSync(this.pebble.apiCa, 'utf8') + readFileSync(this.originCa.cert, 'utf8'));
     this.fallback = makeSelfSigned(this.workDir, 'fallback', 'fallback.invalid');
     this.edgeLuaDir = workerReadableDir(LUA_ROOT, this.workDir);
-    removeStaleSockprocFiles();
-    c.add('sockproc', () => this.stopOwnSockproc());
+  }
+
+  /**
+   * A pebble (+ its pebble-challtestsrv, every name at 127.0.0.1) in <workDir>/<label>, sending
+   * http-01 validation to validationHttp; stopped by the cleanup (as `label`). The edges' is
+   * `pebble`; a peer (Caddy) gets its own, since one pebble validates on one port.
+   */
+  async startPebble(label: string, validationHttp: number): Promise<PebbleServer> {
+    const dir = path.join(this.workDir, label);
+    mkdirSync(dir, { recursive: true });
+    const pebble = new PebbleServer({
+      acme: await freePort(), management: await freePort(), dns: await freePort(), dnsManagement: await freePort(),
+      validationHttp, validationTls: await freePort(),
+    }, dir);
+    this.cleanup.add(label, () => pebble.stop());
+    await pebble.start();
+    return pebble;
   }
 
   /** A certificate for the origin's name, from the origin's test CA. */
@@ -111,10 +115,10 @@ export class BenchStack {
    * Starts an edge instance: renderNginxConf(localNginxOptions(profile)) with one worker, pinned
    * to SERVER_CPU. Stopped by the cleanup (or earlier with cleanup.runNow(`edge ${label}`)).
    */
-  async startEdge(label: string, o: { proxyProtocol: boolean; originUrl: string }): Promise<NginxInstance> {
+  async startEdge(label: string, o: { proxyProtocol: boolean; originUrl: string; environment?: string }): Promise<NginxInstance> {
     const dir = path.join(this.workDir, `edge-${label}`);
     const profile: LocalProfile = {
-      instance: { name: label, dir, httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort(), hookPort: await freePort() },
+      instance: { name: label, dir, httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort() },
       edgeLuaDir: this.edgeLuaDir,
       autoSslTree: this.autoSslTree,
       loadModules: nginxModules(),
@@ -131,6 +135,8 @@ export class BenchStack {
       fallbackKey: this.fallback.key,
       workerProcesses: 1,
       proxyProtocol: o.proxyProtocol,
+      // The Redis key prefix, and so the ACME account (a new environment registers one).
+      environment: o.environment,
     };
     const edge = new NginxInstance(profile, { ...process.env, REDIS_HOST: '127.0.0.1' });
     edge.prepare();
@@ -140,30 +146,9 @@ export class BenchStack {
     });
     await edge.start();
     pinNginx(edge.pid!, SERVER_CPU);
-    // init_worker (which starts sockproc, blocking) is over once a worker answers.
     await waitFor(`edge ${label} /healthz`, async () => (await httpGet(profile.instance.statusPort, '/healthz')).status === 200);
-    const sockproc = currentSockproc();
-    if (sockproc) this.sockprocs.add(sockproc);
     if (o.proxyProtocol) this.validationTargets.push(profile.instance.httpPort);
     return edge;
-  }
-
-  /**
-   * Stops the sockproc our edges started, by its PID. auto-ssl has one per host: every nginx
-   * that starts replaces it and then every auto-ssl nginx on the host uses the new one, so while
-   * another auto-ssl nginx runs (someone's local edge or tests) it is left to them.
-   */
-  private async stopOwnSockproc(): Promise<void> {
-    const current = currentSockproc();
-    if (!current || !this.sockprocs.has(current)) return; // gone, or another nginx's since
-    const others = otherAutoSslNginx(this.workDir);
-    if (others.length > 0) {
-      console.error(`bench: leaving sockproc ${current} running: other auto-ssl nginx masters use it (${others.join(', ')})`);
-      return;
-    }
-    await stopPid(current);
-    rmSync(SOCKPROC_PID_FILE, { force: true });
-    rmSync(SOCKPROC_SOCKET, { force: true });
   }
 
   /**
@@ -182,22 +167,22 @@ export class BenchStack {
       throw new Error(`no certificate issued for ${name} through the edge: ${probe.error ?? probe.verifyError ?? 'not verified'}`
         + ` (see ${edge.errorLogFile} and ${path.join(this.workDir, 'pebble', 'pebble.log')})`);
     }
-    const stored = await this.stored(name, issuedInSeconds);
+    const stored = await this.stored(name, issuedInSeconds, edge.profile.environment ?? STORE_PREFIX);
     if (stored.fingerprint256 !== probe.certificate?.fingerprint256) {
       throw new Error(`the edge served ${probe.certificate?.fingerprint256}, the store holds ${stored.fingerprint256}`);
     }
     return stored;
   }
 
-  private async stored(name: string, issuedInSeconds: number): Promise<StoredCertificate> {
+  private async stored(name: string, issuedInSeconds: number, prefix: string): Promise<StoredCertificate> {
     const redis = await connectStore(this.redis.port);
     let value: string | null;
     try {
-      value = await redis.get(`${STORE_PREFIX}:${name}:latest`);
+      value = await redis.get(`${prefix}:${name}:latest`);
     } finally {
       redis.disconnect();
     }
-    if (!value) throw new Error(`no store entry ${STORE_PREFIX}:${name}:latest`);
+    if (!value) throw new Error(`no store entry ${prefix}:${name}:latest`);
     const entry = JSON.parse(value) as { fullchain_pem: string; privkey_pem: string };
     const files = { cert: path.join(this.workDir, `${name}.fullchain.pem`), key: path.join(this.workDir, `${name}.key`) };
     writeFileSync(files.cert, entry.fullchain_pem);
@@ -210,16 +195,6 @@ export class BenchStack {
       issuer: /CN=([^\n]+)/.exec(leaf.issuer)?.[1] ?? leaf.issuer,
       keyType: `${key.asymmetricKeyType?.toUpperCase()} ${key.asymmetricKeyDetails?.namedCurve ?? `${key.asymmetricKeyDetails?.modulusLength} bits`}`,
     };
-  }
-}
-
-/** The running sockproc named by auto-ssl's pid file, if it is one. */
-function currentSockproc(): number | undefined {
-  try {
-    const pid = Number(readFileSync(SOCKPROC_PID_FILE, 'utf8').trim());
-    return pid && isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sockproc') ? pid : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,6 +1,7 @@
 // Server CPU from /proc, CPU pinning, interleaved rounds and their statistics (npm run bench).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { childPids } from '../test/integration/support/leftovers';
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
@@ -179,5 +180,70 @@ export class PlacementSampler {
     setTimeout(() => {
       for (const [label, pid] of processes()) this.samples.push(placement(label, pid));
     }, afterMs).unref();
+  }
+}
+
+/** What a ChildSampler saw of one watched process. */
+export interface ChildrenSeen {
+  readonly label: string;
+  readonly pid: number;
+  /** Most live children seen in one sample. */
+  readonly max: number;
+  /** Names (comm) of the children seen, with how many samples saw each. */
+  readonly names: Record<string, number>;
+}
+
+// Runs in a worker thread: scans /proc every intervalMs (no /proc/<pid>/task/*/children on
+// every kernel) until the shared flag is set, then posts what it saw. A thread, not a process
+// (which would be a child of something itself) nor the event loop (the probes' clock runs there).
+const CHILD_SAMPLER_SOURCE = `
+const { workerData, parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const flag = new Int32Array(workerData.flag);
+const seen = workerData.pids.map(() => ({ max: 0, names: {} }));
+let samples = 0;
+for (;;) {
+  const counts = workerData.pids.map(() => 0);
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\\d+$/.test(entry)) continue;
+    let stat;
+    try { stat = fs.readFileSync('/proc/' + entry + '/stat', 'utf8'); } catch { continue; }
+    const close = stat.lastIndexOf(')');
+    const [state, ppid] = stat.slice(close + 2).split(' ');
+    const i = workerData.pids.indexOf(Number(ppid));
+    if (i < 0 || state === 'Z') continue;
+    counts[i]++;
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    seen[i].names[comm] = (seen[i].names[comm] || 0) + 1;
+  }
+  counts.forEach((n, i) => { if (n > seen[i].max) seen[i].max = n; });
+  samples++;
+  if (Atomics.wait(flag, 0, 0, workerData.intervalMs) !== 'timed-out') break;
+}
+parentPort.postMessage({ samples, seen });
+`;
+
+/** Samples the child processes of some processes (nginx workers, Caddy) every ~intervalMs, off the event loop. */
+export class ChildSampler {
+  private readonly flag = new SharedArrayBuffer(4);
+  private readonly worker: Worker;
+  private readonly result: Promise<{ samples: number; seen: Array<{ max: number; names: Record<string, number> }> }>;
+
+  constructor(private readonly watched: Array<[string, number]>, intervalMs = 20) {
+    this.worker = new Worker(CHILD_SAMPLER_SOURCE, { eval: true, workerData: { flag: this.flag, pids: watched.map(([, pid]) => pid), intervalMs } });
+    this.result = new Promise((resolve, reject) => {
+      this.worker.once('message', resolve);
+      this.worker.once('error', reject);
+    });
+  }
+
+  /** Stops sampling; returns how many samples were taken and what each watched process had. */
+  async stop(): Promise<{ samples: number; seen: ChildrenSeen[] }> {
+    const flag = new Int32Array(this.flag);
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    const r = await this.result;
+    await this.worker.terminate();
+    return { samples: r.samples, seen: this.watched.map(([label, pid], i) => ({ label, pid, ...r.seen[i] })) };
   }
 }

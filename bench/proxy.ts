@@ -95,7 +95,7 @@ async function originAccepts(statusPort: number): Promise<number> {
 }
 
 /** Waits for the edge's readiness (the origin's addresses resolved), where it has a /ready. */
-async function edgeReady(edge: NginxInstance): Promise<void> {
+export async function edgeReady(edge: NginxInstance): Promise<void> {
   await waitFor(`the edge's /ready, i.e. the origin resolved (see ${edge.errorLogFile})`, async () => {
     const status = (await httpGet(edge.profile.instance.statusPort, '/ready')).status;
     return status === 200 || status === 404; // 404: a render without readiness

@@ -1,7 +1,11 @@
 // The printed tables of npm run bench.
 import { StoredCertificate } from './edge-stack';
 import { HandshakeReport, IN_FLIGHT } from './handshake';
-import { Placement, RoundResult, ratioSpread, Spread, spread } from './measure';
+import { Attempt } from './first-request';
+import {
+  BURST_INSTANCES, BURST_NAMES, BURST_PER_NAME, CHILD_SAMPLE_MS, ISSUANCE_ENVIRONMENT, ISSUANCE_NAMES, IssuanceReport, SideIssuance,
+} from './issuance';
+import { ChildrenSeen, Placement, RoundResult, ratioSpread, Spread, spread } from './measure';
 import { ORIGIN_BODY_BYTES, ORIGIN_NAME, ProxyReport, WRK_CONNECTIONS, WRK_THREADS } from './proxy';
 
 function num(x: number, digits: number): string {
@@ -86,4 +90,74 @@ export function placementLines(samples: Placement[]): string {
     return true;
   }).map((p) => `${p.label} (pid ${p.pid}): Cpus_allowed_list ${p.allowedCpus}, last ran on CPU ${Number.isFinite(p.lastCpu) ? p.lastCpu : '?'}`);
   return `pinning, sampled during each side's first load:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+}
+
+/** Nearest-rank percentile (p95 of 10 values is the largest). */
+function percentile(values: number[], p: number): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return v.length ? v[Math.max(0, Math.ceil((p / 100) * v.length) - 1)] : NaN;
+}
+
+function childrenLine(seen: ChildrenSeen[], samples: number): string {
+  const parts = seen.map((c) => {
+    const names = Object.entries(c.names).map(([n, k]) => `${n} in ${k}`).join(', ');
+    return `${c.label} (pid ${c.pid}) max ${c.max}${names ? ` (${names} samples)` : ''}`;
+  });
+  return `child processes, sampled every ~${CHILD_SAMPLE_MS} ms (${samples} samples): ${parts.join('; ')}`;
+}
+
+function failures(attempts: Attempt[]): string {
+  const counts = new Map<string, number>();
+  for (const a of attempts.filter((x) => !x.ownName || x.status !== 200)) {
+    const key = (a.error ?? 'failed').slice(0, 160);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([e, n]) => `${n}× ${e}`).join('; ');
+}
+
+export function issuanceTable(r: IssuanceReport): string {
+  const ms = (x: number) => num(x, 0);
+  const row = (label: string, s: SideIssuance) => {
+    const ttfb = s.runs.map((a) => a.firstByteMs);
+    const t = spread(ttfb);
+    return [label, ms(t.median), ms(percentile(ttfb, 95)), `${ms(t.min)}–${ms(t.max)}`, ms(spread(s.runs.map((a) => a.handshakeMs)).median),
+      `${ms(s.firstEver.firstByteMs)} (${s.accountsFirstEver} account${s.accountsFirstEver === 1 ? '' : 's'} registered)`];
+  };
+  const ratio = spread(r.edge.runs.map((a) => a.firstByteMs)).median / spread(r.caddy.runs.map((a) => a.firstByteMs)).median;
+  const ok = (s: SideIssuance) => `${s.runs.filter((a) => a.ownName && a.status === 200).length}/${s.runs.length}`
+    + `${s.firstEver.ownName && s.firstEver.status === 200 ? '' : ' (first ever FAILED)'}`;
+  const waits = Object.entries(r.caddyRateLimiterWaits).map(([name, w]) => `${name} for ${ms(w)} ms`);
+  const b = r.burst;
+  const total = b.attempts.length;
+  const own = b.attempts.filter((a) => a.ownName).length;
+  const served = new Set(b.attempts.filter((a) => a.ownName).map((a) => a.serial)).size;
+  const lastOk = Math.max(...b.attempts.filter((a) => a.ownName).map((a) => a.doneMs ?? NaN));
+  const fail = [['edge', r.edge], ['Caddy', r.caddy]] as const;
+  const failed = fail.map(([label, s]) => [label, failures([s.firstEver, ...s.runs])]).filter(([, f]) => f).map(([label, f]) => `${label}: ${f}`);
+  return [
+    `First issuance on pebble (PEBBLE_VA_NOSLEEP=1, one pebble + challtestsrv per side, http-01 only, ECDSA P-256): `
+      + `${ISSUANCE_NAMES} new names per side, one at a time, the sides alternating; TTFB = TCP connect → first byte of the `
+      + 'response to GET / (SNI; the edge after a PROXY v1 header), ms',
+    table([
+      ['', 'TTFB median', 'p95 (max of 10)', 'range', 'TLS done, median', 'first ever: TTFB'],
+      row('edge (our ACME client)', r.edge),
+      row(`Caddy ${r.caddyVersion} on-demand`, r.caddy),
+      ['ratio edge / Caddy (medians)', `×${num(ratio, 2)}`, '', '', '', ''],
+    ]),
+    `  own-name certificate + HTTP 200: edge ${ok(r.edge)}, Caddy ${ok(r.caddy)}; pebble orders during the ${ISSUANCE_NAMES}: `
+      + `edge ${r.edge.orders}, Caddy ${r.caddy.orders}; new accounts after the first: edge ${r.edge.accountsAfter}, Caddy ${r.caddy.accountsAfter}`,
+    `  Caddy's internal rate limiter (certmagic: 10 orders per 10 s per account) held ${waits.length ? waits.join(', ') : 'none of its orders'}`,
+    `  first ever: the edge in a new environment "${ISSUANCE_ENVIRONMENT}" (no account in Redis), Caddy with an empty storage directory; `
+      + 'the edge proxies GET / to a Node origin (one TLS connection more), Caddy answers it itself (respond "ok")',
+    `  ${childrenLine(r.children, r.samples)}`,
+    ...(failed.length ? [`  failures: ${failed.join('; ')}`] : []),
+    '',
+    `Burst: ${BURST_NAMES} new names × ${BURST_PER_NAME} concurrent first requests (TLS + GET /), spread over ${BURST_INSTANCES} edge `
+      + `instances (1 worker each, both on CPU 0), ${total} at once`,
+    `  own-name certificates: ${own}/${total} (HTTP 200: ${b.attempts.filter((a) => a.status === 200).length}); last finished after `
+      + `${num(b.lastMs / 1000, 2)} s (last with its certificate: ${num(lastOk / 1000, 2)} s)`,
+    `  pebble: ${b.orders} orders, ${b.issued} certificates issued; distinct certificates served: ${served} (for ${BURST_NAMES} names)`,
+    `  ${childrenLine(b.children, b.samples)}`,
+    ...(own < total ? [`  failures: ${failures(b.attempts)}`] : []),
+  ].join('\n');
 }

@@ -1,27 +1,28 @@
 #!/usr/bin/env node
-// npm run bench: the edge against a plain nginx, side by side in one run (README, "Development").
-// One nginx worker pinned to CPU 0, the client (and everything else) on CPU 1; server CPU from
-// /proc/<worker>/stat over interleaved rounds; medians [min–max], ratios per round. Figures are
-// printed, never asserted.
+// npm run bench: the edge against a plain nginx, and its first issuance against Caddy's on-demand
+// TLS, side by side in one run (README, "Development"). One nginx worker (or Caddy) pinned to
+// CPU 0, the client (and everything else) on CPU 1; server CPU from /proc/<worker>/stat over
+// interleaved rounds; medians [min–max], ratios per round. Figures are printed, never asserted.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findAutoSslTree } from '../bin/local-edge/auto-ssl-tree';
-import { nginxBinary, nginxModules, runningAsRoot } from '../bin/local-edge/nginx-instance';
+import { NginxInstance, nginxBinary, nginxModules, runningAsRoot } from '../bin/local-edge/nginx-instance';
 import { stopPid } from '../bin/local-edge/processes';
 import { processesMentioning } from '../test/integration/support/leftovers';
-import { BenchStack, CLIENT_CPU, otherAutoSslNginx, SERVER_CPU, STORE_PREFIX } from './edge-stack';
+import { BenchStack, CLIENT_CPU, otherAutoSslNginx, SERVER_CPU, STORE_PREFIX, StoredCertificate } from './edge-stack';
+import { CADDY_BINARY } from './caddy';
 import { handshakeClient, runHandshakeBench } from './handshake';
+import { runIssuanceBench } from './issuance';
 import { Cleanup } from './lifecycle';
 import { CLOCK_TICKS, pin, PlacementSampler } from './measure';
 import { runProxyBench } from './proxy';
-import { certificateLine, handshakeTable, placementLines, proxyTable } from './report';
+import { certificateLine, handshakeTable, issuanceTable, placementLines, proxyTable } from './report';
 
-/** The benches, in the order they run. `issuance` (Caddy vs ours on pebble) comes with a later change. */
+/** The benches, in the order they run. */
 const BENCHES = ['handshake', 'proxy', 'issuance'] as const;
 type Bench = (typeof BENCHES)[number];
-const IMPLEMENTED: Bench[] = ['handshake', 'proxy'];
 
 const DEFAULT_AUTO_SSL_TREE = '/opt/lua-resty-auto-ssl';
 const CUSTOMER_NAME = 'shop.bench-customer.test';
@@ -32,7 +33,7 @@ const UNUSED_ORIGIN_URL = 'https://127.0.0.1:9';
 const USAGE = `usage: npm run bench -- [--rounds N] [--seconds S] [--only handshake|proxy|issuance[,...]] [--keep]
   --rounds N    interleaved rounds (default 5)
   --seconds S   seconds per side per round (default 3; whole seconds for wrk)
-  --only ...    run only these benches (default: handshake,proxy; issuance is not there yet)
+  --only ...    run only these benches (default: all; issuance = first issuance vs Caddy's on-demand TLS, and a burst)
   --keep        keep the work directory (configs, logs) after the run`;
 
 interface Options { rounds: number; seconds: number; only: Bench[]; keep: boolean }
@@ -43,7 +44,7 @@ function usage(message: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 5, seconds: 3, only: [...IMPLEMENTED], keep: false };
+  const o: Options = { rounds: 5, seconds: 3, only: [...BENCHES], keep: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
@@ -115,6 +116,7 @@ function missingPrerequisites(only: Bench[], autoSslReason?: string): string[] {
     .some((dir) => existsSync(path.join(dir, 'lua/5.1/cjson.so')));
   if (!cjson && !/openresty/i.test(nginxBuild())) missing.push('lua-cjson (apt-get install lua-cjson)');
   if (only.includes('proxy')) need('wrk', 'wrk');
+  if (only.includes('issuance')) need(CADDY_BINARY, 'caddy');
   return missing;
 }
 
@@ -135,10 +137,6 @@ function machineLine(loadBefore: number): string {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  const notYet = o.only.filter((b) => !IMPLEMENTED.includes(b));
-  for (const b of notYet) console.error(`bench: ${b} is not implemented yet (a later change adds it: Caddy's on-demand TLS vs ours, on pebble)`);
-  o.only = o.only.filter((b) => IMPLEMENTED.includes(b));
-  if (o.only.length === 0) process.exit(2);
 
   if (process.platform !== 'linux') usage('needs Linux (/proc, taskset)');
   const { tree, reason } = findAutoSslTree({ ...process.env, AUTO_SSL_TREE: process.env.AUTO_SSL_TREE || DEFAULT_AUTO_SSL_TREE });
@@ -155,7 +153,7 @@ async function main(): Promise<void> {
   const others = otherAutoSslNginx();
   if (others.length > 0) {
     console.error(`bench: WARNING: other auto-ssl nginx instances run on this machine (masters ${others.join(', ')}): `
-      + 'the figures get noisier, and auto-ssl\'s one sockproc per host is shared with them');
+      + 'the figures get noisier');
   }
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'edge-bench-'));
   if (runningAsRoot()) chmodSync(workDir, 0o755); // the edge's workers (www-data) read beneath it
@@ -190,31 +188,40 @@ async function main(): Promise<void> {
 
     progress(`starting Redis, pebble + challtestsrv, the domain check (files in ${workDir})`);
     const stack = await BenchStack.start(workDir, tree!.root, [CUSTOMER_NAME], cleanup);
-    progress('starting the edge (proxy_protocol, as rendered) and having pebble issue a certificate through its first handshake');
-    const issuer = await stack.startEdge('handshake', { proxyProtocol: true, originUrl: UNUSED_ORIGIN_URL });
-    const cert = await stack.issue(issuer, CUSTOMER_NAME);
     const sampler = new PlacementSampler();
     const rounds = { rounds: o.rounds, seconds: o.seconds, warmupSeconds: WARMUP_SECONDS, sampler };
+    const againstPlain = o.only.includes('handshake') || o.only.includes('proxy');
+    let issued: { issuer: NginxInstance; cert: StoredCertificate } | undefined;
+    if (againstPlain) {
+      progress('starting the edge (proxy_protocol, as rendered) and having pebble issue a certificate through its first handshake');
+      const issuer = await stack.startEdge('handshake', { proxyProtocol: true, originUrl: UNUSED_ORIGIN_URL });
+      issued = { issuer, cert: await stack.issue(issuer, CUSTOMER_NAME) };
+    }
 
     // Each table is printed as soon as its bench is done (stdout; progress goes to stderr).
     console.log([
       '',
-      `npm run bench: ${o.rounds} interleaved rounds × ${o.seconds} s per side (order alternating), after a ${WARMUP_SECONDS} s warm-up; `
-        + 'medians [min–max]; ratios computed per round',
-      `one nginx worker on CPU ${SERVER_CPU} (taskset); the client, the origin and everything else on CPU ${CLIENT_CPU}; `
-        + 'server CPU = the worker\'s utime+stime / work done',
+      ...(againstPlain ? [`npm run bench: ${o.rounds} interleaved rounds × ${o.seconds} s per side (order alternating), after a ${WARMUP_SECONDS} s warm-up; `
+        + 'medians [min–max]; ratios computed per round'] : ['npm run bench']),
+      `one nginx worker${o.only.includes('issuance') ? ' (and Caddy, GOMAXPROCS 1)' : ''} on CPU ${SERVER_CPU} (taskset); `
+        + `the client, the origin${o.only.includes('issuance') ? ', pebble' : ''} and everything else on CPU ${CLIENT_CPU}; `
+        + (againstPlain ? 'server CPU = the worker\'s utime+stime / work done' : 'no CPU figures in the issuance bench'),
       machineLine(loadBefore),
-      certificateLine(cert, STORE_PREFIX),
+      ...(issued ? [certificateLine(issued.cert, STORE_PREFIX)] : []),
       '',
     ].join('\n'));
-    if (client) {
+    if (client && issued) {
       progress(`handshake bench: ${o.rounds} rounds of ${o.seconds} s per side`);
-      console.log(`${handshakeTable(await runHandshakeBench({ stack, edge: issuer, cert, client, cleanup, ...rounds }))}\n`);
+      console.log(`${handshakeTable(await runHandshakeBench({ stack, edge: issued.issuer, cert: issued.cert, client, cleanup, ...rounds }))}\n`);
     }
     await cleanup.runNow('edge handshake');
-    if (o.only.includes('proxy')) {
+    if (o.only.includes('proxy') && issued) {
       progress(`proxy bench: ${o.rounds} rounds of ${Math.max(1, Math.round(o.seconds))} s per side`);
-      console.log(`${proxyTable(await runProxyBench({ stack, cert, cleanup, ...rounds }))}\n`);
+      console.log(`${proxyTable(await runProxyBench({ stack, cert: issued.cert, cleanup, ...rounds }))}\n`);
+    }
+    if (o.only.includes('issuance')) {
+      progress('issuance bench: the edge vs Caddy, then the burst');
+      console.log(`${issuanceTable(await runIssuanceBench({ stack, cleanup, sampler }))}\n`);
     }
     console.log(placementLines(sampler.samples));
     await finish(0, o.keep);

@@ -133,10 +133,10 @@ export class EdgeChart extends Chart {
                 name: 'config-lua',
                 configMap: { name: EDGE_CONFIG_NAME, items: Object.keys(luaModules).map((p) => ({ key: luaKey(p), path: p })) },
               },
-              // nginx temp files and pid, sockproc's socket: small, in memory.
+              // nginx temp files and pid: small, in memory.
               { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
-              // dehydrated's working copies of certificates and the ACME account (the store is Redis).
-              { name: 'auto-ssl', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+              // lua-resty-auto-ssl's working directory (its renewal job's scratch files; the store is Redis).
+              { name: 'auto-ssl', emptyDir: { sizeLimit: k8s.Quantity.fromString('16Mi') } },
             ],
           },
         },

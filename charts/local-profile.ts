@@ -7,8 +7,6 @@ export interface LocalInstance {
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly statusPort: number;
-  /** lua-resty-auto-ssl hook server: one per instance on a host. */
-  readonly hookPort: number;
   /** Writable directory of this instance (pid, temp files, logs, auto-ssl state). */
   readonly dir: string;
 }
@@ -26,7 +24,7 @@ export interface LocalProfile {
   readonly user?: string;
   readonly redisPort: number;
   readonly acmeDirectory: string;
-  /** CA of the test ACME server's own HTTPS API (trusted by dehydrated and by Lua). */
+  /** CA of the test ACME server's own HTTPS API (trusted by Lua). */
   readonly acmeApiCaFile: string;
   readonly domainCheckUrl: string;
   /** The origin stand-in, e.g. `https://origin.local.test:<port>` (its name resolved through originResolver). */
@@ -60,10 +58,11 @@ export function localNginxOptions(p: LocalProfile): NginxConfOptions {
     runDir: `${i.dir}/run`,
     errorLog: { path: `${i.dir}/error.log`, level: 'info' },
     accessLog: `${i.dir}/access.log`,
-    listen: { address: '127.0.0.1', http: i.httpPort, https: i.httpsPort, status: i.statusPort, hook: i.hookPort },
+    listen: { address: '127.0.0.1', http: i.httpPort, https: i.httpsPort, status: i.statusPort },
     proxyProtocol: p.proxyProtocol ?? true,
     realIpFrom: ['127.0.0.1'],
-    resolver: '127.0.0.1',
+    // The test DNS (challtestsrv) when given: it names the ACME server (localhost) and the origin.
+    resolver: p.originResolver ?? '127.0.0.1',
     trustedCaFile: p.trustedCaFile ?? p.acmeApiCaFile,
     luaPath: [p.edgeLuaDir, `${p.autoSslTree}/share/lua/5.1`],
     fallbackCertificate: { cert: p.fallbackCert, key: p.fallbackKey },
@@ -74,7 +73,6 @@ export function localNginxOptions(p: LocalProfile): NginxConfOptions {
       keyAlgorithm: 'prime256v1',
       renewCheckIntervalSeconds: 86400,
       expectedDomains: 100,
-      acmeCaFile: p.acmeApiCaFile,
     },
     redis: { hostEnv: 'REDIS_HOST', port: p.redisPort, tls: false, connectTimeoutMs: 500, readTimeoutMs: 1000 },
     domainCheck: {

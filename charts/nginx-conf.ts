@@ -1,7 +1,19 @@
 import { LuaValue, toLua } from './lua-literal';
 
-/** Private key types dehydrated can generate (its KEY_ALGO, plus KEYSIZE for RSA). */
-export type CertificateKeyAlgorithm = 'prime256v1' | 'secp384r1' | 'rsa2048' | 'rsa4096';
+/** Certificate key types our ACME client generates (OpenSSL curve names; RSA with its size). */
+export type CertificateKeyAlgorithm = 'prime256v1' | 'secp384r1' | 'rsa2048';
+
+/** The ACME client's name of each key type (edge.acme.crypto). */
+const ACME_KEY_TYPES: Record<CertificateKeyAlgorithm, string> = {
+  prime256v1: 'ec-p256', secp384r1: 'ec-p384', rsa2048: 'rsa-2048',
+};
+
+/** Longest a first issuance may take (the handshake that ordered it waits this long at most). */
+export const ACME_ORDER_TIMEOUT_SECONDS = 30;
+/** Timeout of each call to the ACME server. */
+export const ACME_REQUEST_TIMEOUT_MS = 5000;
+/** Orders one worker runs at once (on cosockets); more wait for a slot, within the order timeout. */
+export const ACME_CONCURRENT_ORDERS_PER_WORKER = 16;
 
 /** Everything the nginx.conf of an edge instance depends on. No defaults: profiles fill them. */
 export interface NginxConfOptions {
@@ -28,8 +40,6 @@ export interface NginxConfOptions {
     readonly https: number;
     /** Health and metrics, never exposed through the NLB. */
     readonly status: number;
-    /** lua-resty-auto-ssl's hook server (dehydrated calls it); always bound to 127.0.0.1. */
-    readonly hook: number;
   };
   /** Whether the HTTP/HTTPS listeners expect a PROXY protocol header (behind the NLB: yes). */
   readonly proxyProtocol: boolean;
@@ -37,14 +47,14 @@ export interface NginxConfOptions {
   readonly realIpFrom: string[];
   /** DNS server(s) for nginx's resolver, e.g. the cluster DNS service IP. */
   readonly resolver: string;
-  /** CA bundle for verifying TLS peers from Lua (Redis, domain check) and the origin. */
+  /** CA bundle for verifying TLS peers from Lua (ACME server, Redis, domain check) and the origin. */
   readonly trustedCaFile: string;
   /** Directories holding Lua modules (`<dir>/?.lua`), searched in this order before the defaults. */
   readonly luaPath: string[];
   /** Self-signed certificate served when no certificate can be had for a name. */
   readonly fallbackCertificate: { readonly cert: string; readonly key: string };
   readonly autoSsl: {
-    /** lua-resty-auto-ssl's working directory (dehydrated state, the ACME account). */
+    /** lua-resty-auto-ssl's working directory (only its renewal job's scratch files). */
     readonly dir: string;
     /** ACME directory URL. */
     readonly acmeDirectory: string;
@@ -55,8 +65,6 @@ export interface NginxConfOptions {
     readonly renewCheckIntervalSeconds: number;
     /** Customer domains expected: sizes the certificate cache (about 100 certificates per MB). */
     readonly expectedDomains: number;
-    /** Extra CA file dehydrated's curl trusts (a test ACME server); undefined in real environments. */
-    readonly acmeCaFile?: string;
   };
   readonly redis: {
     /** Environment variable holding the Redis host name (known only at deploy time). */
@@ -259,18 +267,6 @@ export const TLS12_CIPHERS = [
   'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-/** dehydrated settings (its conf.d), from our options. */
-function dehydratedSettings(o: NginxConfOptions['autoSsl']): Record<string, string> {
-  const rsa = /^rsa(\d+)$/.exec(o.keyAlgorithm);
-  return {
-    KEY_ALGO: rsa ? 'rsa' : o.keyAlgorithm,
-    ...(rsa ? { KEYSIZE: rsa[1] } : {}),
-    CONTACT_EMAIL: o.contactEmail,
-    RENEW_DAYS: '30',
-    ...(o.acmeCaFile ? { CURL_OPTS: `--cacert ${o.acmeCaFile}` } : {}),
-  };
-}
-
 function listen(o: NginxConfOptions, port: number, extra: string[] = []): string {
   const address = o.listen.address ? `${o.listen.address}:${port}` : String(port);
   return `listen ${[address, ...extra].join(' ')};`;
@@ -287,11 +283,16 @@ export function renderNginxConf(o: NginxConfOptions): string {
     environment: o.environment,
     auto_ssl: {
       dir: o.autoSsl.dir,
-      ca: o.autoSsl.acmeDirectory,
-      hook_server_port: o.listen.hook,
       renew_check_interval: o.autoSsl.renewCheckIntervalSeconds,
     },
-    dehydrated: dehydratedSettings(o.autoSsl),
+    acme: {
+      directory_url: o.autoSsl.acmeDirectory,
+      contact: `mailto:${o.autoSsl.contactEmail}`,
+      key_type: ACME_KEY_TYPES[o.autoSsl.keyAlgorithm],
+      timeout: ACME_REQUEST_TIMEOUT_MS,
+      order_timeout: ACME_ORDER_TIMEOUT_SECONDS,
+      max_concurrent_orders: ACME_CONCURRENT_ORDERS_PER_WORKER,
+    },
     redis: {
       host_env: o.redis.hostEnv,
       port: o.redis.port,
@@ -421,17 +422,6 @@ export function renderNginxConf(o: NginxConfOptions): string {
     '    }',
     '    location / {',
     '      return 404;',
-    '    }',
-    '  }',
-    '',
-    '  # lua-resty-auto-ssl hook server: dehydrated reports challenges and certificates here.',
-    '  server {',
-    `    listen 127.0.0.1:${o.listen.hook};`,
-    '    client_body_buffer_size 128k;',
-    '    client_max_body_size 128k;',
-    '    access_log off;',
-    '    location / {',
-    '      content_by_lua_block { require("edge.setup").hook_server() }',
     '    }',
     '  }',
     '}',

@@ -17,7 +17,6 @@ export const POD = {
   fallbackKey: '/usr/local/share/edge/fallback.key',
   caBundle: '/etc/ssl/certs/ca-certificates.crt',
   statusPort: 8081,
-  hookPort: 8999,
   /** nginx workers per pod; matches the CPU the pod requests (no CPU limit, no throttling). */
   workerProcesses: 2,
   /** Non-root user and group of the image. */
@@ -35,7 +34,7 @@ export function podNginxOptions(s: EdgeSettings): NginxConfOptions {
     // nginx's own stderr target; /dev/stderr cannot be opened when stderr is a socket.
     errorLog: { path: 'stderr', level: 'warn' },
     accessLog: '/dev/stdout',
-    listen: { http: HTTP_PORT.container, https: HTTPS_PORT.container, status: POD.statusPort, hook: POD.hookPort },
+    listen: { http: HTTP_PORT.container, https: HTTPS_PORT.container, status: POD.statusPort },
     proxyProtocol: true,
     realIpFrom: [s.vpcCidr],
     resolver: s.clusterDnsIp,

@@ -20,8 +20,8 @@ export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.or
 export const SUPPORTED_KUBERNETES_VERSIONS = ['1.35', '1.36'] as const;
 export type KubernetesVersion = (typeof SUPPORTED_KUBERNETES_VERSIONS)[number];
 
-/** Private key types dehydrated can generate for certificates. */
-export const KEY_ALGORITHMS = ['prime256v1', 'secp384r1', 'rsa2048', 'rsa4096'] as const;
+/** Certificate key types: ECDSA P-256 (default), P-384, RSA-2048. */
+export const KEY_ALGORITHMS = ['prime256v1', 'secp384r1', 'rsa2048'] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
 
 export const REDIS_MODES = ['elasticache', 'in-cluster'] as const;

@@ -4,7 +4,7 @@ import { LUA_ROOT } from '../../charts/lua-sources';
 import { AutoSslTree } from './auto-ssl-tree';
 import { DomainCheckServer } from './domain-check-server';
 import { LoadBalancer } from './load-balancer';
-import { NginxInstance, nginxModules, removeStaleSockprocFiles, runningAsRoot, stopSockproc, WORKER_USER, workerReadableDir } from './nginx-instance';
+import { NginxInstance, nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from './nginx-instance';
 import { OriginServer } from './origin-server';
 import { PebbleServer } from './pebble-server';
 import { makeCa, makeSelfSigned, makeServerCert } from './pki';
@@ -93,13 +93,12 @@ export class LocalEdge {
     chmodSync(trustedCaFile, 0o644);
 
     const fallback = makeSelfSigned(o.workDir, 'fallback', 'fallback.invalid');
-    removeStaleSockprocFiles();
     const edgeLuaDir = workerReadableDir(LUA_ROOT, o.workDir);
     for (const name of ['a', 'b']) {
       const instance = new NginxInstance({
         instance: {
           name, dir: path.join(o.workDir, `nginx-${name}`),
-          httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort(), hookPort: await freePort(),
+          httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort(),
         },
         edgeLuaDir,
         autoSslTree: o.autoSslTree.root,
@@ -127,7 +126,6 @@ export class LocalEdge {
   async stop(): Promise<void> {
     const steps: Array<() => Promise<void> | undefined> = [
       ...this.instances.map((i) => () => i.stop()),
-      () => stopSockproc(),
       () => this.http?.stop(),
       () => this.https?.stop(),
       () => this.pebble?.stop(),

@@ -81,41 +81,9 @@ export class NginxInstance {
     return existsSync(this.errorLogFile) ? readFileSync(this.errorLogFile, 'utf8') : '';
   }
 
-  /** Forgets this instance's local state (certificate cache, dehydrated files, ACME account). */
+  /** Forgets this instance's local state (lua-resty-auto-ssl's working directory). */
   wipeState(): void {
     rmSync(path.join(this.dir, 'auto-ssl'), { recursive: true, force: true });
-  }
-}
-
-/** sockproc (lua-resty-auto-ssl's shell helper) is one per host, outlives nginx, and is stopped here by its PID. */
-export const SOCKPROC_PID_FILE = '/tmp/auto-ssl-sockproc.pid';
-export const SOCKPROC_SOCKET = '/tmp/shell.sock';
-
-function sockprocPid(): number | undefined {
-  if (!existsSync(SOCKPROC_PID_FILE)) return undefined;
-  const pid = Number(readFileSync(SOCKPROC_PID_FILE, 'utf8').trim());
-  if (!pid || !isAlive(pid)) return undefined;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sockproc') ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Stops sockproc by its PID (only if that PID really is sockproc) and removes its files. */
-export async function stopSockproc(): Promise<void> {
-  const pid = sockprocPid();
-  if (pid) await stopPid(pid);
-  // A stale pid file would make the next start signal whatever process has that PID.
-  rmSync(SOCKPROC_PID_FILE, { force: true });
-  rmSync(SOCKPROC_SOCKET, { force: true });
-}
-
-/** Removes sockproc's pid file and socket when no sockproc is running (left by a crash). */
-export function removeStaleSockprocFiles(): void {
-  if (!sockprocPid()) {
-    rmSync(SOCKPROC_PID_FILE, { force: true });
-    rmSync(SOCKPROC_SOCKET, { force: true });
   }
 }
 

@@ -33,7 +33,11 @@ export class PebbleServer {
   readonly apiCa: string;
   private readonly apiCert: { cert: string; key: string };
 
-  constructor(readonly ports: PebblePorts, private readonly dir: string) {
+  /**
+   * env: extra environment for pebble, over the defaults below (e.g. PEBBLE_WFE_NONCEREJECT to
+   * exercise a client's badNonce retries).
+   */
+  constructor(readonly ports: PebblePorts, private readonly dir: string, private readonly env: NodeJS.ProcessEnv = {}) {
     const ca = makeCa(dir, 'pebble-api-ca');
     this.apiCa = ca.cert;
     chmodSync(this.apiCa, 0o644); // dehydrated, run by the nginx workers (www-data), trusts it
@@ -41,8 +45,9 @@ export class PebbleServer {
     this.dns = new ChallTestSrv({ dnsPort: ports.dns, managementPort: ports.dnsManagement, dir });
   }
 
+  /** By name: nginx verifies the names in a certificate, not its IP addresses (resolved through challtestsrv). */
   get directoryUrl(): string {
-    return `https://127.0.0.1:${this.ports.acme}/dir`;
+    return `https://localhost:${this.ports.acme}/dir`;
   }
 
   private get logFile(): string {
@@ -50,6 +55,18 @@ export class PebbleServer {
   }
 
   async start(): Promise<void> {
+    await this.dns.start();
+    await this.startAcme();
+  }
+
+  /** Restarts pebble itself (its DNS keeps running): it forgets every account, order and root. */
+  async restartAcme(): Promise<void> {
+    const acme = this.processes.pop();
+    await acme?.stop();
+    await this.startAcme();
+  }
+
+  private async startAcme(): Promise<void> {
     const config = path.join(this.dir, 'pebble-config.json');
     writeFileSync(config, JSON.stringify({
       pebble: {
@@ -63,12 +80,11 @@ export class PebbleServer {
         externalAccountBindingRequired: false,
       },
     }, null, 2));
-    await this.dns.start();
     this.processes.push(startProcess('pebble', 'pebble', ['-config', config, '-dnsserver', `127.0.0.1:${this.ports.dns}`], {
       logFile: this.logFile,
-      // No random nonce rejections (dehydrated does not retry them), no validation sleeps, and a
+      // No random nonce rejections (the tests count requests), no validation sleeps, and a
       // fresh authorization for every order (so a failing validation really fails each time).
-      env: { ...process.env, PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_VA_NOSLEEP: '1', PEBBLE_AUTHZREUSE: '0' },
+      env: { ...process.env, PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_VA_NOSLEEP: '1', PEBBLE_AUTHZREUSE: '0', ...this.env },
     }));
     await waitFor('pebble', () => portAcceptsConnections(this.ports.acme), 15000);
     await waitFor('pebble management', () => portAcceptsConnections(this.ports.management), 15000);

@@ -7,12 +7,15 @@
 --     (SET NX in the store). Let's Encrypt allows 5 failed validations per name per hour, and
 --     lua-resty-auto-ssl by itself would retry on every handshake. A handshake that finds
 --     another instance ordering the name waits for that certificate instead of ordering.
+--     The order itself is placed here too (opts.issue), so auto-ssl finds the certificate in
+--     the store.
 local metrics = require "edge.metrics"
 
 local _M = {}
 local mt = { __index = _M }
 
--- opts: domain_check (edge.domain_check), account (edge.acme_account), edge_hostnames (list),
+-- opts: domain_check (edge.domain_check), account (edge.acme.provider: ensure), issue
+-- (edge.acme.provider.issue_cert: orders and stores a certificate), edge_hostnames (list),
 -- order_cooloff (s), peer_wait (s), order_timeout (s: longest an order may take), dict.
 function _M.new(opts)
   local edge_hostnames = {}
@@ -22,6 +25,7 @@ function _M.new(opts)
   local self = {
     domain_check = opts.domain_check,
     account = opts.account,
+    issue = opts.issue,
     edge_hostnames = edge_hostnames,
     order_cooloff = opts.order_cooloff or 900,
     peer_wait = opts.peer_wait or 30,
@@ -59,8 +63,11 @@ end
 -- Waits for another instance's order of this name to land in the store.
 function _M.wait_for_peer(self, storage, domain, started)
   local deadline = math.min(ngx.now() + self.peer_wait, started + self.order_timeout)
+  -- An issuance takes well under a second: look often at first, then back off.
+  local step = 0.05
   while ngx.now() < deadline do
-    ngx.sleep(0.5)
+    ngx.sleep(step)
+    step = math.min(step * 2, 0.5)
     local cert, err = stored_certificate(storage, domain)
     if err then
       return false
@@ -120,8 +127,19 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
       self:order_failed(storage, domain)
       return refuse("no_account")
     end
-    ngx.ctx.edge_order = domain
     metrics.inc("edge_orders_total", "result", "started")
+    if not renewal and self.issue then
+      -- Issued here, before lua-resty-auto-ssl looks in the store, which then serves it like any
+      -- stored certificate (for a certificate it issued itself, auto-ssl waits 1 s before asking
+      -- for an OCSP response; Let's Encrypt's certificates have no OCSP URL).
+      local issued, issue_err = self.issue(auto_ssl_instance, domain)
+      if not issued then
+        ngx.log(ngx.WARN, "edge: ", issue_err)
+        self:order_failed(storage, domain)
+        return refuse("order_failed")
+      end
+    end
+    ngx.ctx.edge_order = domain
     metrics.inc("edge_allow_verdicts_total", "outcome", "allowed")
     return true
   end

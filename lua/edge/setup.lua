@@ -13,20 +13,6 @@ local policy
 -- auto_ssl:ssl_certificate(), which asks for it first, before anything can yield.
 local handshake_domain
 
--- lua-resty-auto-ssl logs the command of a failed dehydrated run, and that command carries
--- the hook server's secret. Redact it before the result reaches any log.
-local function redact_hook_secret()
-  local name = "resty.auto-ssl.utils.shell_execute"
-  local shell_execute = require(name)
-  package.loaded[name] = function(args)
-    local result, err = shell_execute(args)
-    if result and result.command then
-      result.command = result.command:gsub("HOOK_SECRET=%S+", "HOOK_SECRET=<redacted>")
-    end
-    return result, err
-  end
-end
-
 local function required_env(name)
   local value = os.getenv(name)
   if not value or value == "" then
@@ -35,27 +21,31 @@ local function required_env(name)
   return value
 end
 
--- dehydrated reads <dir>/letsencrypt/conf.d/*.sh after the config auto-ssl writes.
-local function write_dehydrated_conf(dir, settings)
-  local lines = { "# Written by edge.setup at nginx start; settings from nginx.conf." }
-  local names = {}
-  for name in pairs(settings) do
-    names[#names + 1] = name
+-- What lua-resty-auto-ssl does at start that our ACME client makes unneeded: it checks for
+-- bash, curl and openssl, writes dehydrated's config and a hook-server secret (init_master),
+-- makes dehydrated's directories and starts sockproc (init_worker). We keep only the storage
+-- setup and the renewal job; issuance goes through edge.acme.provider.
+local function replace_auto_ssl_start()
+  package.loaded["resty.auto-ssl.init_master"] = function(instance)
+    local adapter = require(instance:get("storage_adapter")).new(instance)
+    instance.storage = require("resty.auto-ssl.storage").new({
+      adapter = adapter,
+      json_adapter = require(instance:get("json_adapter")).new(instance),
+    })
   end
-  table.sort(names)
-  for _, name in ipairs(names) do
-    -- Single-quoted for the shell: nothing in the value is expanded.
-    lines[#lines + 1] = name .. "='" .. tostring(settings[name]):gsub("'", "'\\''") .. "'"
+  package.loaded["resty.auto-ssl.init_worker"] = function(instance)
+    require("resty.auto-ssl.utils.random_seed")()
+    require("resty.auto-ssl.jobs.renewal").spawn(instance)
   end
-  local path = dir .. "/letsencrypt/conf.d/edge.sh"
-  local file = assert(io.open(path, "w"))
-  file:write(table.concat(lines, "\n"), "\n")
-  file:close()
 end
 
 -- conf: the table rendered into nginx.conf by charts/nginx-conf.ts.
 function _M.init(conf)
-  redact_hook_secret()
+  local provider = require "edge.acme.provider"
+  provider.configure(conf.acme)
+  -- auto-ssl requires its provider by this name and has no option for another.
+  package.loaded["resty.auto-ssl.ssl_providers.lets_encrypt"] = provider
+  replace_auto_ssl_start()
 
   local redis_options = {
     host = required_env(conf.redis.host_env),
@@ -70,8 +60,6 @@ function _M.init(conf)
 
   auto_ssl = require("resty.auto-ssl").new({
     dir = conf.auto_ssl.dir,
-    ca = conf.auto_ssl.ca,
-    hook_server_port = conf.auto_ssl.hook_server_port,
     renew_check_interval = conf.auto_ssl.renew_check_interval,
     storage_adapter = "edge.redis_storage",
     redis = redis_options,
@@ -86,26 +74,18 @@ function _M.init(conf)
     ocsp_stapling_error_level = ngx.DEBUG,
   })
 
-  -- dehydrated's default place, inside the directory auto-ssl makes writable for the workers.
-  local account_dir = conf.auto_ssl.dir .. "/letsencrypt/accounts"
   -- conf.domain_check carries both modules' options (url, timeout, TTLs; edge_hostnames,
   -- order_cooloff, peer_wait), under the names they read.
   local policy_options = setmetatable({
     domain_check = require("edge.domain_check").new(conf.domain_check),
-    account = require("edge.acme_account").new({
-      account_dir = account_dir,
-      ca = conf.auto_ssl.ca,
-      dehydrated = auto_ssl.lua_root .. "/bin/resty-auto-ssl/dehydrated",
-      config = conf.auto_ssl.dir .. "/letsencrypt/config",
-      shell_execute = require("resty.auto-ssl.utils.shell_execute"),
-    }),
+    account = provider,
+    issue = provider.issue_cert,
+    order_timeout = conf.acme.order_timeout,
   }, { __index = conf.domain_check })
   policy = require("edge.allow_domain").new(policy_options)
 
   cert_cache.init(conf.cert_cache)
   auto_ssl:init()
-  conf.dehydrated.ACCOUNTDIR = account_dir
-  write_dehydrated_conf(conf.auto_ssl.dir, conf.dehydrated)
   require("edge.serve.origin").init(conf.origin)
 end
 
@@ -173,10 +153,6 @@ end
 
 function _M.challenge_server()
   auto_ssl:challenge_server()
-end
-
-function _M.hook_server()
-  auto_ssl:hook_server()
 end
 
 function _M.metrics()

@@ -79,7 +79,7 @@ describe('Deployment', () => {
     expect(mounts['/etc/edge/lua']).toMatchObject({ readOnly: true });
     const volumes = Object.fromEntries(podSpec(prod).volumes.map((v: any) => [v.name, v]));
     expect(volumes.tmp.emptyDir).toEqual({ medium: 'Memory', sizeLimit: '64Mi' });
-    expect(volumes['auto-ssl'].emptyDir.sizeLimit).toBe('256Mi');
+    expect(volumes['auto-ssl'].emptyDir.sizeLimit).toBe('16Mi');
   });
 
   test('Redis host from the settings, the AUTH token from the synced Secret, no secret value', () => {

@@ -66,28 +66,27 @@ describe('init_by_lua: lua-resty-auto-ssl settings', () => {
   });
 
   test('ACME directory: Let\'s Encrypt production for prod, staging for dev', () => {
-    expect(initTable(prod)).toContain(`ca = "${LETS_ENCRYPT_PRODUCTION}"`);
-    expect(initTable(dev)).toContain(`ca = "${LETS_ENCRYPT_STAGING}"`);
+    expect(initTable(prod)).toContain(`directory_url = "${LETS_ENCRYPT_PRODUCTION}"`);
+    expect(initTable(dev)).toContain(`directory_url = "${LETS_ENCRYPT_STAGING}"`);
   });
 
-  test('hook server port, renewal interval and storage live in the init table', () => {
-    expect(initTable(prod)).toContain('hook_server_port = 8999,');
+  test('renewal interval and storage live in the init table; no hook server', () => {
+    expect(initTable(prod)).not.toContain('hook_server_port');
     expect(initTable(prod)).toContain('renew_check_interval = 86400,');
     expect(initTable(prod)).toContain('dir = "/var/lib/edge/auto-ssl",');
   });
 
-  test('dehydrated (conf.d): ECDSA P-256 keys by default, the contact email, no test CA in real environments', () => {
+  test('our ACME client: the directory, the contact, ECDSA P-256 keys by default, bounded calls and orders', () => {
     const init = initTable(prod);
-    expect(init).toContain('KEY_ALGO = "prime256v1",');
-    expect(init).toContain('CONTACT_EMAIL = "tls-admin@example.com",');
-    expect(init).not.toContain('CURL_OPTS');
-    expect(init).not.toContain('KEYSIZE');
+    expect(init).toMatch(new RegExp(`acme = \\{\\s+directory_url = "${LETS_ENCRYPT_PRODUCTION}",\\s+contact = "mailto:tls-admin@example.com",`
+      + '\\s+key_type = "ec-p256",\\s+timeout = 5000,\\s+order_timeout = 30,\\s+max_concurrent_orders = 16,'));
+    expect(initTable(dev)).toContain(`directory_url = "${LETS_ENCRYPT_STAGING}",`);
+    expect(init).not.toMatch(/dehydrated|KEY_ALGO|CURL_OPTS/);
   });
 
-  test('RSA keys set KEY_ALGO=rsa and KEYSIZE', () => {
-    const conf = renderNginxConf(podNginxOptions(settingsFor('prod', (r) => { r.environments[0].keyAlgorithm = 'rsa2048'; })));
-    expect(initTable(conf)).toContain('KEY_ALGO = "rsa",');
-    expect(initTable(conf)).toContain('KEYSIZE = "2048",');
+  test.each([['secp384r1', 'ec-p384'], ['rsa2048', 'rsa-2048']] as const)('keyAlgorithm %s orders %s keys', (algorithm, keyType) => {
+    const conf = renderNginxConf(podNginxOptions(settingsFor('prod', (r) => { r.environments[0].keyAlgorithm = algorithm; })));
+    expect(initTable(conf)).toContain(`key_type = "${keyType}",`);
   });
 
   test('allow_domain policy: domain-check URL, timeouts, cache TTLs, cool-off and our own host names', () => {
@@ -206,7 +205,7 @@ describe('the origin upstream: a keep-alive pool, addresses from edge.serve.orig
   });
 });
 
-describe('status and hook servers', () => {
+describe('status server', () => {
   test('health and metrics on the status port', () => {
     const status = serverBlock(prod, 8081);
     expect(status).toMatch(/location = \/healthz \{[^}]*return 200/s);
@@ -216,9 +215,9 @@ describe('status and hook servers', () => {
     expect(status).not.toContain('proxy_protocol');
   });
 
-  test('the hook server listens on 127.0.0.1 only', () => {
-    expect(prod).toContain('listen 127.0.0.1:8999;');
-    expect(prod).not.toMatch(/listen 8999/);
+  test('no hook server (dehydrated is gone)', () => {
+    expect(prod).not.toContain('8999');
+    expect(prod).not.toContain('hook_server');
   });
 });
 
@@ -237,9 +236,9 @@ test('pods: no user directive (non-root), no dynamic modules (OpenResty), logs t
   expect(prod).toContain('worker_processes 2;');
 });
 
-test('the local profile: same renderer, loopback ports, Debian modules, the test CA for dehydrated', () => {
+test('the local profile: same renderer, loopback ports, Debian modules, the test ACME server\'s CA trusted by Lua', () => {
   const conf = renderNginxConf(localNginxOptions({
-    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, hookPort: 18999, dir: '/tmp/x' },
+    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, dir: '/tmp/x' },
     edgeLuaDir: '/repo/lua', autoSslTree: '/opt/tree', loadModules: ['/usr/lib/nginx/modules/ndk_http_module.so'],
     user: 'www-data', redisPort: 16379, acmeDirectory: 'https://127.0.0.1:14000/dir', acmeApiCaFile: '/tmp/ca.pem',
     domainCheckUrl: 'http://127.0.0.1:1/check', originUrl: 'http://127.0.0.1:2', fallbackCert: '/tmp/f.crt', fallbackKey: '/tmp/f.key',
@@ -247,7 +246,7 @@ test('the local profile: same renderer, loopback ports, Debian modules, the test
   expect(conf).toMatch(/^user www-data;$/m);
   expect(conf.indexOf('load_module /usr/lib/nginx/modules/ndk_http_module.so;')).toBeLessThan(conf.indexOf('events {'));
   expect(conf).toContain('listen 127.0.0.1:18443 ssl http2 default_server proxy_protocol;');
-  expect(conf).toContain('CURL_OPTS = "--cacert /tmp/ca.pem",');
+  expect(conf).toContain('lua_ssl_trusted_certificate /tmp/ca.pem;');
   expect(conf).toContain('lua_package_path "/repo/lua/?.lua;/opt/tree/share/lua/5.1/?.lua;;";');
   // A plain-http origin (the local stand-in) gets no TLS settings.
   expect(conf).not.toContain('proxy_ssl_verify');
@@ -255,7 +254,7 @@ test('the local profile: same renderer, loopback ports, Debian modules, the test
 
 test('the local profile\'s origin: a name resolved through the given DNS server, verified against the given CA bundle', () => {
   const conf = renderNginxConf(localNginxOptions({
-    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, hookPort: 18999, dir: '/tmp/x' },
+    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, dir: '/tmp/x' },
     edgeLuaDir: '/repo/lua', autoSslTree: '/opt/tree', loadModules: [], redisPort: 16379,
     acmeDirectory: 'https://127.0.0.1:14000/dir', acmeApiCaFile: '/tmp/ca.pem', trustedCaFile: '/tmp/trusted.pem',
     domainCheckUrl: 'http://127.0.0.1:1/check', originUrl: 'https://origin.local.test:18444', originResolver: '127.0.0.1:18053',
@@ -265,8 +264,6 @@ test('the local profile\'s origin: a name resolved through the given DNS server,
   expect(conf).toContain('proxy_ssl_name origin.local.test;');
   expect(conf).toContain('proxy_ssl_trusted_certificate /tmp/trusted.pem;');
   expect(conf).toContain('lua_ssl_trusted_certificate /tmp/trusted.pem;');
-  // dehydrated still trusts only the ACME server's CA.
-  expect(conf).toContain('CURL_OPTS = "--cacert /tmp/ca.pem",');
 });
 
 describe('toLua', () => {

@@ -17,10 +17,10 @@ test('lua-resty-auto-ssl 0.13.1 installed with luarocks into the tree on the pod
   expect(POD.luarocksLuaDir).toBe('/usr/local/openresty/luajit/share/lua/5.1');
 });
 
-test('the bundled dehydrated 0.6.5 is replaced by 0.7, and the build checks it', () => {
-  expect(arg('DEHYDRATED_DEB_VERSION')).toMatch(/^0\.7\./);
-  expect(dockerfile).toContain('cp /usr/bin/dehydrated /usr/local/openresty/luajit/bin/resty-auto-ssl/dehydrated');
-  expect(dockerfile).toContain("grep -q 'Dehydrated version: 0.7'");
+test('no dehydrated, sockproc or hook script in the image: issuance is our Lua ACME client', () => {
+  expect(dockerfile).not.toMatch(/dehydrated=/);
+  expect(dockerfile).toContain('rm -rf /usr/local/openresty/luajit/bin/resty-auto-ssl;');
+  expect(dockerfile).toMatch(/apt-get purge -y [^;]*\bcurl\b/);
 });
 
 test('runs as the non-root user the pod expects, with its Lua, fallback certificate and writable dirs', () => {

@@ -1,7 +1,7 @@
 // Our Lua (lua/edge/*) in a real nginx (Debian's nginx + lua module) against a real
 // redis-server and a real HTTP domain-check server. No lua-resty-auto-ssl: this suite runs on
-// any machine with nginx, the lua module, lua-cjson and redis-server. (edge.acme_account needs
-// dehydrated and auto-ssl's shell helper: edge.test.ts covers it.)
+// any machine with nginx, the lua module, lua-cjson and redis-server. (The ACME account and
+// client have their own suites: acme-client.test.ts, acme-crypto.test.ts.)
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

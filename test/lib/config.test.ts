@@ -97,7 +97,7 @@ describe('resolveConfig rejects, naming the field and what is allowed', () => {
     ['prod with one replica', (r) => { r.environments[0].replicas = 1; }, 'environments[0].replicas: prod needs at least 2 (so losing a node or a zone does not take the edge down), got 1'],
     ['zero replicas', (r) => { r.environments[1].replicas = 0; }, 'environments[1].replicas: must be a whole number from 1 to 100, got 0'],
     ['max below min replicas', (r) => { r.environments[0].maxReplicas = 2; }, 'environments[0].maxReplicas: must be a whole number from 3 to 300, got 2'],
-    ['unknown key algorithm', (r) => { r.environments[0].keyAlgorithm = 'ed25519'; }, 'environments[0].keyAlgorithm: must be one of "prime256v1", "secp384r1", "rsa2048", "rsa4096", got "ed25519"'],
+    ['unknown key algorithm', (r) => { r.environments[0].keyAlgorithm = 'ed25519'; }, 'environments[0].keyAlgorithm: must be one of "prime256v1", "secp384r1", "rsa2048", got "ed25519"'],
     ['unknown redis mode', (r) => { r.environments[1].redisMode = 'memcached'; }, 'environments[1].redisMode: must be one of "elasticache", "in-cluster", got "memcached"'],
     ['prod on in-cluster Redis', (r) => { r.environments[0].redisMode = 'in-cluster'; }, /environments\[0\]\.redisMode: prod must use "elasticache"/],
     ['one ElastiCache node', (r) => { r.environments[0].redisNodes = 1; }, 'environments[0].redisNodes: must be a whole number from 2 to 6, got 1'],

@@ -13,6 +13,8 @@ export interface TlsProbeResult {
   readonly handshakeMs: number;
   /** From the start of the TCP connect to the end of the HTTP response, if one was asked for. */
   readonly totalMs: number;
+  /** From the start of the TCP connect to the first byte of the HTTP response (time to first byte), if one was asked for. */
+  readonly firstByteMs?: number;
   readonly certificate?: {
     /** Lower-case hex without leading zeros, as pebble logs it. */
     readonly serial: string;
@@ -128,6 +130,9 @@ export function tlsProbe(o: TlsProbeOptions): Promise<TlsProbeResult> {
           res.on('error', (error) => finish({ error: `response: ${error.message}` }));
         });
         req.on('error', (error) => finish({ error: `request: ${error.message}` }));
+        // The first application data after the request is the response's first byte (the
+        // parser's own 'data' listener is attached as the request gets its socket).
+        secure!.prependOnceListener('data', () => { partial = { ...partial, firstByteMs: ms() }; });
         req.end();
       });
     };

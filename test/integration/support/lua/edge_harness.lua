@@ -15,7 +15,7 @@ local _M = {}
 
 local domain_check, policy, auto_ssl_stand_in
 
--- A stand-in ACME account: edge.acme_account needs dehydrated (the e2e suite covers it).
+-- A stand-in ACME account (edge.acme.provider's ensure): acme-client.test.ts and the e2e suite cover the real one.
 -- Counts ensure() calls; fails while the shared-dict flag "harness:account_fail" is set.
 local account_stand_in = {}
 function account_stand_in.ensure(_, _)

@@ -1,0 +1,178 @@
+-- lua-resty-auto-ssl's certificate provider, in place of its dehydrated one: registered as
+-- "resty.auto-ssl.ssl_providers.lets_encrypt" before auto-ssl loads (auto-ssl 0.13.1 requires
+-- that module by name in its handshake and renewal code and has no option for another).
+-- issue_cert(auto_ssl, domain) orders the certificate with our ACME client (edge.acme.client,
+-- cosockets, no process started), stores it, and returns it; auto-ssl keeps its handshake flow,
+-- its locks, storage, allow_domain and challenge server.
+--   * The account is the environment's (edge.acme.account), loaded once per worker.
+--   * Orders run concurrently on cosockets, at most `max_concurrent_orders` per worker; the
+--     excess waits for a slot (queued) until the order deadline.
+--   * accountDoesNotExist: a new account is registered once (cluster-wide) and the order retried.
+--   * rateLimited: the name is cooled off for the CA's Retry-After; when the limit is the
+--     account's, every order of the environment waits that long (a mark in the store).
+local semaphore = require "ngx.semaphore"
+local acme_client = require "edge.acme.client"
+local account_store = require "edge.acme.account"
+local metrics = require "edge.metrics"
+
+local _M = {}
+
+local ACCOUNT_COOLOFF_KEY = "edge:acme-account:cooloff"
+local ERROR = "urn:ietf:params:acme:error:"
+local CHALLENGE_TTL = 3600
+
+local options -- from configure()
+local slots -- per worker: ngx.semaphore of concurrent orders
+local account -- per worker: the environment's account, once loaded
+
+-- opts: directory_url, contact, key_type ("ec-p256"|"ec-p384"|"rsa-2048"), timeout (ms per
+-- network call), order_timeout (s), max_concurrent_orders (per worker), profile (optional).
+function _M.configure(opts)
+  options = {
+    directory_url = assert(opts.directory_url, "edge: acme.directory_url is required"),
+    contact = opts.contact,
+    key_type = opts.key_type or "ec-p256",
+    timeout = opts.timeout or 5000,
+    order_timeout = opts.order_timeout or 30,
+    max_concurrent_orders = opts.max_concurrent_orders or 10,
+    profile = opts.profile,
+  }
+end
+
+-- An ACME client for the account; storage (auto-ssl's) receives the http-01 answers, so that
+-- whichever pod the CA reaches answers them (auto-ssl's challenge server reads
+-- "<domain>:challenge:<token>"). Without storage, the client can only register.
+local function client_for(key, url, storage)
+  return acme_client.new({
+    directory_url = options.directory_url,
+    timeout = options.timeout,
+    contact = options.contact,
+    account_key = key,
+    account_url = url,
+    challenges = storage and {
+      -- The key auto-ssl's set_challenge writes, with an expiry, so a pod that dies mid-order
+      -- leaves nothing behind for long.
+      put = function(token, key_authorization, domain)
+        return storage.adapter:set(domain .. ":challenge:" .. token, key_authorization, { exptime = CHALLENGE_TTL })
+      end,
+      remove = function(token, domain)
+        return storage:delete_challenge(domain, token)
+      end,
+    },
+  })
+end
+
+-- This worker's client of the environment's account (its directory and nonces are reused).
+local order_client
+local function client_of(loaded, storage)
+  if not order_client or order_client.account_url ~= loaded.url then
+    order_client = client_for(loaded.key, loaded.url, storage)
+  end
+  return order_client
+end
+
+-- A client that only registers (no challenges to answer).
+local function registering_client(key)
+  return client_for(key, nil, nil)
+end
+
+local function load_account(adapter)
+  if account then
+    return account
+  end
+  local loaded, err = account_store.load(adapter, registering_client)
+  if loaded then
+    account = loaded
+  end
+  return loaded, err
+end
+
+-- Makes sure this worker has the environment's account before an order (allow_domain calls
+-- it, as account:ensure(adapter), before it lets an order happen). Returns true, or nil and an error.
+function _M.ensure(_, adapter)
+  local loaded, err = load_account(adapter)
+  return loaded ~= nil, err
+end
+
+local function is(problem, kind)
+  return problem and problem.type == ERROR .. kind
+end
+
+-- A rate limit on the account (new orders per account), rather than on the name.
+local function account_limit(problem)
+  local detail = (problem.detail or ""):lower()
+  return not (detail:find("registered domain", 1, true) or detail:find("exact set", 1, true)
+    or detail:find("identifier", 1, true))
+end
+
+local function order(storage, domain, deadline)
+  local loaded, err = load_account(storage.adapter)
+  if not loaded then
+    return nil, err
+  end
+  local client = client_of(loaded, storage)
+  local cert, problem
+  cert, err, problem = client:order({ domain }, {
+    key_type = options.key_type, deadline = deadline, profile = options.profile,
+  })
+  if is(problem, "accountDoesNotExist") then
+    local replaced
+    replaced, err = account_store.replace(storage.adapter, loaded, registering_client)
+    if not replaced then
+      return nil, err
+    end
+    account = replaced
+    client = client_of(replaced, storage)
+    cert, err, problem = client:order({ domain }, {
+      key_type = options.key_type, deadline = deadline, profile = options.profile,
+    })
+  end
+  return cert, err, problem
+end
+
+function _M.issue_cert(auto_ssl_instance, domain)
+  local storage = auto_ssl_instance.storage
+  local adapter = storage.adapter
+  local deadline = ngx.now() + options.order_timeout
+
+  local cooloff = adapter:ttl(ACCOUNT_COOLOFF_KEY)
+  if type(cooloff) == "number" and cooloff > 0 then
+    return nil, "the ACME account is rate-limited for " .. cooloff .. " s more"
+  end
+
+  slots = slots or semaphore.new(options.max_concurrent_orders)
+  local ok, wait_err = slots:wait(deadline - ngx.now())
+  if not ok then
+    metrics.inc("edge_orders_total", "result", "queue_timeout")
+    return nil, "no order slot within the order timeout: " .. tostring(wait_err)
+  end
+  local started = ngx.now()
+  local call_ok, cert, err, problem = pcall(order, storage, domain, deadline)
+  slots:post()
+  if not call_ok then
+    return nil, "ACME client error: " .. tostring(cert)
+  end
+
+  if not cert then
+    if is(problem, "rateLimited") then
+      local retry_after = math.max(1, math.ceil(problem.retry_after or 3600))
+      metrics.inc("edge_orders_total", "result", "rate_limited")
+      if account_limit(problem) then
+        adapter:set(ACCOUNT_COOLOFF_KEY, "1", { exptime = retry_after })
+      end
+      -- The name's order mark (allow_domain's cool-off) lasts as long as the CA asks.
+      adapter:set("edge:order:" .. domain, "failed", { exptime = retry_after })
+    end
+    local detail = problem and (problem.type .. ": " .. tostring(problem.detail)) or ""
+    return nil, "ACME order for " .. domain .. " failed: " .. tostring(err) .. (detail ~= "" and (" (" .. detail .. ")") or "")
+  end
+
+  local stored, store_err = storage:set_cert(domain, cert.fullchain_pem, cert.privkey_pem, cert.cert_pem, cert.expiry)
+  if not stored then
+    return nil, "issued, but not stored: " .. tostring(store_err)
+  end
+  ngx.log(ngx.NOTICE, "edge: issued a certificate for ", domain, " in ", string.format("%.3f", ngx.now() - started), " s")
+  return { fullchain_pem = cert.fullchain_pem, privkey_pem = cert.privkey_pem, cert_pem = cert.cert_pem, expiry = cert.expiry }
+end
+
+return _M

@@ -1,0 +1,161 @@
+-- Test harness for test/integration/acme-client.test.ts: exposes edge.acme.client through
+-- content handlers of a real nginx (no lua-resty-auto-ssl). The http-01 challenge store is a
+-- shared dict here (Redis in production); /.well-known/acme-challenge/<token> answers from it.
+-- Requests are JSON bodies; replies are JSON. Test keys only: this harness returns the account
+-- key it generated so the test can reuse it from another nginx.
+local cjson = require "cjson.safe"
+local acme = require "edge.acme.client"
+local crypto = require "edge.acme.crypto"
+
+local _M = {}
+
+local function dict()
+  return ngx.shared.acme_challenges
+end
+
+local function reply(t)
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(cjson.encode(t))
+end
+
+local function request_body()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  return cjson.decode(body or "{}") or {}
+end
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+-- Challenge store for one request: records what it put; "wrong" stores a bad key authorization.
+local function challenges(mode, log)
+  return {
+    put = function(token, key_authorization)
+      log.put[#log.put + 1] = token
+      local value = mode == "wrong" and (key_authorization .. "-wrong") or key_authorization
+      return dict():set("token:" .. token, value, 300)
+    end,
+    remove = function(token)
+      log.removed[#log.removed + 1] = token
+      dict():delete("token:" .. token)
+    end,
+  }
+end
+
+-- A new client per request (the worker's nonce pool and keepalive connections are shared).
+local function client_for(conf, log)
+  local key, err
+  if conf.account_key_pem then
+    key, err = crypto.key_from_pem(conf.account_key_pem)
+    if not key then
+      return nil, "account key: " .. tostring(err)
+    end
+  else
+    key = crypto.generate_key(conf.account_key_type or "ec-p256")
+  end
+  local c = acme.new({
+    directory_url = conf.directory_url,
+    timeout = conf.timeout,
+    contact = conf.contact,
+    account_key = key,
+    account_url = conf.account_url,
+    challenges = challenges(conf.challenge_mode, log),
+  })
+  return c, key
+end
+
+function _M.register()
+  local conf = request_body()
+  local log = { put = {}, removed = {} }
+  local started = now()
+  local c, key = client_for(conf, log)
+  if not c then
+    return reply({ err = key })
+  end
+  local url, err, problem = c:register()
+  reply({
+    account_url = url, err = err, problem = problem, ms = (now() - started) * 1000,
+    account_key_pem = crypto.key_to_pem(key), stats = c.stats,
+  })
+end
+
+function _M.directory()
+  local conf = request_body()
+  local c = client_for(conf, { put = {}, removed = {} })
+  local dir, err, problem = c:directory()
+  reply({ directory = dir, err = err, problem = problem })
+end
+
+function _M.order()
+  local conf = request_body()
+  local log = { put = {}, removed = {} }
+  local started = now()
+  local c, key = client_for(conf, log)
+  if not c then
+    return reply({ err = key })
+  end
+  local cert, err, problem = c:order(conf.names, {
+    key_type = conf.key_type,
+    deadline = conf.deadline_s and (started + conf.deadline_s) or nil,
+    profile = conf.profile,
+    replaces = conf.replaces,
+  })
+  local left = {}
+  for _, token in ipairs(log.put) do
+    if dict():get("token:" .. token) then
+      left[#left + 1] = token
+    end
+  end
+  reply({
+    cert = cert, err = err, problem = problem, ms = (now() - started) * 1000,
+    account_url = c.account_url, account_key_pem = crypto.key_to_pem(key),
+    tokens_put = #log.put, tokens_removed = #log.removed, tokens_left = #left, stats = c.stats,
+  })
+end
+
+-- Several orders at once from this one request, each in its own light thread.
+function _M.orders()
+  local conf = request_body()
+  local started = now()
+  local threads = {}
+  for i, name in ipairs(conf.names) do
+    threads[i] = ngx.thread.spawn(function()
+      local log = { put = {}, removed = {} }
+      local c = client_for(conf, log)
+      local t0 = now()
+      local cert, err, problem = c:order({ name }, {
+        key_type = conf.key_type,
+        deadline = conf.deadline_s and (t0 + conf.deadline_s) or nil,
+      })
+      return { name = name, ok = cert ~= nil, cert_pem = cert and cert.cert_pem, err = err, problem = problem,
+        ms = (now() - t0) * 1000, tokens_put = #log.put, tokens_removed = #log.removed }
+    end)
+  end
+  local results = {}
+  for i, th in ipairs(threads) do
+    local ok, res = ngx.thread.wait(th)
+    results[i] = ok and res or { ok = false, err = tostring(res) }
+  end
+  reply({ results = results, ms = (now() - started) * 1000 })
+end
+
+-- pebble's http-01 validation lands here.
+function _M.challenge()
+  local token = ngx.var.uri:match("^/%.well%-known/acme%-challenge/([%w_-]+)$")
+  local value = token and dict():get("token:" .. token)
+  if not value then
+    return ngx.exit(404)
+  end
+  ngx.header["Content-Type"] = "text/plain"
+  ngx.print(value)
+end
+
+-- Tokens currently stored.
+function _M.tokens()
+  local keys = dict():get_keys(0)
+  reply({ count = #keys })
+end
+
+return _M
