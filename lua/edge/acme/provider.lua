@@ -110,11 +110,9 @@ local function order(storage, domain, deadline)
   if not loaded then
     return nil, err
   end
-  local client = client_of(loaded, storage)
+  local order_options = { key_type = options.key_type, deadline = deadline, profile = options.profile }
   local cert, problem
-  cert, err, problem = client:order({ domain }, {
-    key_type = options.key_type, deadline = deadline, profile = options.profile,
-  })
+  cert, err, problem = client_of(loaded, storage):order({ domain }, order_options)
   if is(problem, "accountDoesNotExist") then
     local replaced
     replaced, err = account_store.replace(storage.adapter, loaded, registering_client)
@@ -122,10 +120,7 @@ local function order(storage, domain, deadline)
       return nil, err
     end
     account = replaced
-    client = client_of(replaced, storage)
-    cert, err, problem = client:order({ domain }, {
-      key_type = options.key_type, deadline = deadline, profile = options.profile,
-    })
+    cert, err, problem = client_of(replaced, storage):order({ domain }, order_options)
   end
   return cert, err, problem
 end
@@ -172,7 +167,7 @@ function _M.issue_cert(auto_ssl_instance, domain)
     return nil, "issued, but not stored: " .. tostring(store_err)
   end
   ngx.log(ngx.NOTICE, "edge: issued a certificate for ", domain, " in ", string.format("%.3f", ngx.now() - started), " s")
-  return { fullchain_pem = cert.fullchain_pem, privkey_pem = cert.privkey_pem, cert_pem = cert.cert_pem, expiry = cert.expiry }
+  return cert
 end
 
 return _M
