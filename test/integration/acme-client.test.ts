@@ -296,6 +296,24 @@ describe('issuance against pebble', () => {
     expect(await storedTokens()).toBe(0);
   });
 
+  test('a few hundred issuances leave the worker\'s memory flat (every OpenSSL object and socket freed)', async () => {
+    interface Batch { results: Array<{ ok: boolean; err?: string }>; pid: number; rss_kb: number }
+    const byWorker = new Map<number, number[]>();
+    let issued = 0;
+    for (let batch = 0; batch < 10; batch++) {
+      const names = Array.from({ length: 25 }, () => fresh('memory'));
+      const reply = await post<Batch>(nginx.options.apiPort, '/orders', { directory_url: dirUrl(pebble), ...acct, names });
+      expect(reply.results.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
+      issued += names.length;
+      byWorker.set(reply.pid, [...(byWorker.get(reply.pid) ?? []), reply.rss_kb]);
+    }
+    // A worker's first batches warm it (pools, JIT, caches); from its second on, memory stays put.
+    const growth = [...byWorker.values()].filter((s) => s.length >= 3).map((s) => s[s.length - 1] - s[1]);
+    console.log(`acme client: ${issued} issuances; worker RSS (kB) per batch: ${[...byWorker.entries()].map(([pid, s]) => `${pid}: ${s.join(' ')}`).join('; ')}`);
+    expect(growth.length).toBeGreaterThan(0);
+    for (const kb of growth) expect(kb).toBeLessThan(2048);
+  });
+
   test('profile and replaces are left out when the directory does not offer them (pebble 2.4 offers neither)', async () => {
     const dir = (await post<{ directory: Record<string, any> }>(nginx.options.apiPort, '/directory', { directory_url: dirUrl(pebble) })).directory;
     expect(dir.newOrder).toMatch(/^https:\/\/localhost:/);
