@@ -300,8 +300,8 @@ describe('issuance against pebble', () => {
     interface Batch { results: Array<{ ok: boolean; err?: string }>; pid: number; rss_kb: number }
     const byWorker = new Map<number, number[]>();
     let issued = 0;
-    for (let batch = 0; batch < 10; batch++) {
-      const names = Array.from({ length: 25 }, () => fresh('memory'));
+    for (let batch = 0; batch < 20; batch++) {
+      const names = Array.from({ length: 10 }, () => fresh('memory'));
       const reply = await post<Batch>(nginx.options.apiPort, '/orders', { directory_url: dirUrl(pebble), ...acct, names });
       expect(reply.results.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
       issued += names.length;

@@ -1,10 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { nginxBinary, nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
-import { isAlive, ManagedProcess, portAcceptsConnections, startProcess, stopPid, waitFor } from '../../../bin/local-edge/processes';
+import { nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
 import { LUA_ROOT } from '../../../charts/lua-sources';
 import { HARNESS_LUA_DIR } from './harness-nginx';
+import { TestNginx } from './test-nginx';
 
 export interface AcmeClientNginxOptions {
   /** Writable directory for its nginx.conf, logs and temp files. */
@@ -26,21 +23,13 @@ export interface AcmeClientNginxOptions {
  * edge.acme.client through test/integration/support/lua/acme_client_harness.lua. Two workers,
  * reuseport. When run as root its workers run as www-data, like the local edge.
  */
-export class AcmeClientNginx {
-  private process?: ManagedProcess;
-
-  constructor(readonly options: AcmeClientNginxOptions) {}
-
-  get dir(): string {
-    return this.options.dir;
+export class AcmeClientNginx extends TestNginx {
+  constructor(readonly options: AcmeClientNginxOptions) {
+    super(options.dir);
   }
 
-  get errorLogFile(): string {
-    return path.join(this.dir, 'error.log');
-  }
-
-  get pid(): number | undefined {
-    return this.process?.pid;
+  protected readyPorts(): number[] {
+    return [this.options.apiPort, this.options.challengePort];
   }
 
   renderConf(): string {
@@ -87,30 +76,4 @@ export class AcmeClientNginx {
     ].join('\n');
   }
 
-  /** Writes nginx.conf, checks it with `nginx -t`, starts nginx and waits for its ports. */
-  async start(): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
-    chmodSync(this.dir, 0o755);
-    const conf = path.join(this.dir, 'nginx.conf');
-    writeFileSync(conf, this.renderConf());
-    if (runningAsRoot()) execFileSync('chown', ['-R', `${WORKER_USER}:`, this.dir]);
-    execFileSync(nginxBinary(), ['-t', '-c', conf, '-e', path.join(this.dir, 'startup.log')], { stdio: 'pipe' });
-    this.process = startProcess('nginx-acme-client', nginxBinary(),
-      ['-c', conf, '-e', path.join(this.dir, 'startup.log'), '-g', 'daemon off;'],
-      { logFile: path.join(this.dir, 'stdout.log') });
-    await waitFor('acme-client nginx', async () => {
-      if (!isAlive(this.process!.pid)) throw new Error(`nginx exited: see ${this.dir}/startup.log`);
-      return (await portAcceptsConnections(this.options.apiPort)) && portAcceptsConnections(this.options.challengePort);
-    }, 15000);
-  }
-
-  async stop(): Promise<void> {
-    if (this.process) await stopPid(this.process.pid, 'SIGTERM', 10000);
-    this.process = undefined;
-  }
-
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
-  }
 }

@@ -1,10 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { nginxBinary, nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
-import { isAlive, ManagedProcess, portAcceptsConnections, startProcess, stopPid, waitFor } from '../../../bin/local-edge/processes';
+import { nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
 import { LUA_ROOT } from '../../../charts/lua-sources';
 import { HARNESS_LUA_DIR } from './harness-nginx';
+import { TestNginx } from './test-nginx';
 
 /** The handlers of test/integration/support/lua/acme_crypto_harness.lua. */
 export const ACME_CRYPTO_HANDLERS = ['key', 'from_pem', 'thumbprint', 'not_after', 'encodings', 'bad', 'coexist', 'long_cn', 'memory', 'bench'];
@@ -15,17 +12,13 @@ export const ACME_CRYPTO_HANDLERS = ['key', 'from_pem', 'thumbprint', 'not_after
  * repeated requests (the memory check) meet the same process. When run as root its worker
  * runs as www-data, like the local edge.
  */
-export class AcmeCryptoNginx {
-  private process?: ManagedProcess;
-
-  constructor(readonly dir: string, readonly port: number) {}
-
-  get errorLogFile(): string {
-    return path.join(this.dir, 'error.log');
+export class AcmeCryptoNginx extends TestNginx {
+  constructor(dir: string, readonly port: number) {
+    super(dir);
   }
 
-  get pid(): number | undefined {
-    return this.process?.pid;
+  protected readyPorts(): number[] {
+    return [this.port];
   }
 
   renderConf(): string {
@@ -57,25 +50,4 @@ export class AcmeCryptoNginx {
     ].join('\n');
   }
 
-  /** Writes nginx.conf, checks it with `nginx -t`, starts nginx and waits for its port. */
-  async start(): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
-    chmodSync(this.dir, 0o755);
-    const conf = path.join(this.dir, 'nginx.conf');
-    writeFileSync(conf, this.renderConf());
-    if (runningAsRoot()) execFileSync('chown', ['-R', `${WORKER_USER}:`, this.dir]);
-    execFileSync(nginxBinary(), ['-t', '-c', conf, '-e', path.join(this.dir, 'startup.log')], { stdio: 'pipe' });
-    this.process = startProcess('nginx-acme-crypto', nginxBinary(),
-      ['-c', conf, '-e', path.join(this.dir, 'startup.log'), '-g', 'daemon off;'],
-      { logFile: path.join(this.dir, 'stdout.log') });
-    await waitFor('acme-crypto nginx', async () => {
-      if (!isAlive(this.process!.pid)) throw new Error(`nginx exited: see ${this.dir}/startup.log`);
-      return portAcceptsConnections(this.port);
-    }, 15000);
-  }
-
-  async stop(): Promise<void> {
-    if (this.process) await stopPid(this.process.pid, 'SIGTERM', 10000);
-    this.process = undefined;
-  }
 }

@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { nginxBinary, nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
-import { isAlive, ManagedProcess, portAcceptsConnections, startProcess, stopPid, waitFor } from '../../../bin/local-edge/processes';
+import { nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
 import { LUA_ROOT } from '../../../charts/lua-sources';
+import { TestNginx } from './test-nginx';
 
 /** The test's Lua harness (test/integration/support/lua/edge_harness.lua). */
 export const HARNESS_LUA_DIR = path.join(__dirname, 'lua');
@@ -29,22 +27,18 @@ export interface HarnessConfig {
  * modules from lua/ plus the harness, behind content handlers on one port. No
  * lua-resty-auto-ssl. When run as root its workers run as www-data, like the local edge.
  */
-export class HarnessNginx {
-  private process?: ManagedProcess;
-
-  constructor(readonly dir: string, readonly port: number, private readonly config: HarnessConfig) {}
-
-  get errorLogFile(): string {
-    return path.join(this.dir, 'error.log');
+export class HarnessNginx extends TestNginx {
+  constructor(dir: string, readonly port: number, private readonly config: HarnessConfig) {
+    super(dir);
   }
 
-  get pid(): number | undefined {
-    return this.process?.pid;
+  protected readyPorts(): number[] {
+    return [this.port];
   }
 
   renderConf(): string {
     const modules = nginxModules();
-    const locations = ['normalize', 'verdict', 'allow', 'account', 'storage', 'cert_changes', 'metrics'].map((name) => [
+    const locations = ['normalize', 'verdict', 'allow', 'cached_denial', 'account', 'storage', 'cert_changes', 'metrics'].map((name) => [
       `    location = /${name} {`,
       `      content_by_lua_block { require("edge_harness").${name}() }`,
       '    }',
@@ -81,25 +75,4 @@ export class HarnessNginx {
     ].join('\n');
   }
 
-  /** Writes nginx.conf, checks it with `nginx -t`, starts nginx and waits for its port. */
-  async start(): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
-    chmodSync(this.dir, 0o755);
-    const conf = path.join(this.dir, 'nginx.conf');
-    writeFileSync(conf, this.renderConf());
-    if (runningAsRoot()) execFileSync('chown', ['-R', `${WORKER_USER}:`, this.dir]);
-    execFileSync(nginxBinary(), ['-t', '-c', conf, '-e', path.join(this.dir, 'startup.log')], { stdio: 'pipe' });
-    this.process = startProcess('nginx-harness', nginxBinary(),
-      ['-c', conf, '-e', path.join(this.dir, 'startup.log'), '-g', 'daemon off;'],
-      { logFile: path.join(this.dir, 'stdout.log') });
-    await waitFor('harness nginx', async () => {
-      if (!isAlive(this.process!.pid)) throw new Error(`nginx exited: see ${this.dir}/startup.log`);
-      return portAcceptsConnections(this.port);
-    }, 15000);
-  }
-
-  async stop(): Promise<void> {
-    if (this.process) await stopPid(this.process.pid, 'SIGTERM', 10000);
-    this.process = undefined;
-  }
 }

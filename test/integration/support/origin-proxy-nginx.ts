@@ -1,12 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { nginxBinary, nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
-import { isAlive, ManagedProcess, portAcceptsConnections, startProcess, stopPid, waitFor } from '../../../bin/local-edge/processes';
+import { nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
 import { toLua } from '../../../charts/lua-literal';
 import { LUA_ROOT } from '../../../charts/lua-sources';
 import { OriginProxyOptions, renderOriginProxy } from '../../../charts/nginx-conf';
 import { HARNESS_LUA_DIR } from './harness-nginx';
+import { TestNginx } from './test-nginx';
 
 export interface OriginProxyNginxOptions {
   /** Writable directory for its nginx.conf, logs and temp files. */
@@ -29,21 +26,13 @@ export interface OriginProxyNginxOptions {
  * lua/edge/serve/origin.lua. Both listeners use reuseport, so new connections spread over the
  * workers. When run as root its workers run as www-data, like the local edge.
  */
-export class OriginProxyNginx {
-  private process?: ManagedProcess;
-
-  constructor(readonly options: OriginProxyNginxOptions) {}
-
-  get dir(): string {
-    return this.options.dir;
+export class OriginProxyNginx extends TestNginx {
+  constructor(readonly options: OriginProxyNginxOptions) {
+    super(options.dir);
   }
 
-  get errorLogFile(): string {
-    return path.join(this.dir, 'error.log');
-  }
-
-  get pid(): number | undefined {
-    return this.process?.pid;
+  protected readyPorts(): number[] {
+    return [this.options.port, this.options.statusPort];
   }
 
   renderConf(): string {
@@ -92,25 +81,4 @@ export class OriginProxyNginx {
     ].join('\n');
   }
 
-  /** Writes nginx.conf, checks it with `nginx -t`, starts nginx and waits for its ports. */
-  async start(): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
-    chmodSync(this.dir, 0o755);
-    const conf = path.join(this.dir, 'nginx.conf');
-    writeFileSync(conf, this.renderConf());
-    if (runningAsRoot()) execFileSync('chown', ['-R', `${WORKER_USER}:`, this.dir]);
-    execFileSync(nginxBinary(), ['-t', '-c', conf, '-e', path.join(this.dir, 'startup.log')], { stdio: 'pipe' });
-    this.process = startProcess('nginx-origin-proxy', nginxBinary(),
-      ['-c', conf, '-e', path.join(this.dir, 'startup.log'), '-g', 'daemon off;'],
-      { logFile: path.join(this.dir, 'stdout.log') });
-    await waitFor('origin-proxy nginx', async () => {
-      if (!isAlive(this.process!.pid)) throw new Error(`nginx exited: see ${this.dir}/startup.log`);
-      return (await portAcceptsConnections(this.options.port)) && portAcceptsConnections(this.options.statusPort);
-    }, 15000);
-  }
-
-  async stop(): Promise<void> {
-    if (this.process) await stopPid(this.process.pid, 'SIGTERM', 10000);
-    this.process = undefined;
-  }
 }

@@ -119,6 +119,13 @@ function _M.allow()
   reply({ allowed = allowed, ms = elapsed, order_started = ordering == domain })
 end
 
+-- GET /cached_denial?domain=<name>: what setup.lua asks before calling lua-resty-auto-ssl for
+-- a name not in memory (true: the fallback is served without auto-ssl).
+function _M.cached_denial()
+  local domain = ngx.req.get_uri_args()["domain"]
+  reply({ denied = policy:cached_denial(domain) })
+end
+
 -- GET /account[?fail=1|0]: makes the stand-in account fail (or work again); tells how often
 -- the policy asked for the account.
 function _M.account()
