@@ -1,6 +1,7 @@
 import { aws_eks_v2 as eks } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { PodIdentityRole } from './pod-identity-role';
+import { VpcCni } from './vpc-cni';
 
 /** StorageClass for persistent volumes of the edge (the dev Redis): encrypted gp3 EBS. */
 export const ENCRYPTED_STORAGE_CLASS = 'encrypted-gp3';
@@ -9,16 +10,21 @@ export const EXTERNAL_SECRETS_CHART_VERSION = '2.0.0';
 
 export interface ClusterAddonsProps {
   readonly cluster: eks.Cluster;
+  /** The managed node group: its nodes start after the VPC CNI add-on, and its role loses the CNI policy. */
+  readonly nodegroup: eks.Nodegroup;
 }
 
 /**
  * What the environments need from the cluster beyond what EKS installs:
+ * - the VPC CNI as a managed add-on with network policy enforcement on (the charts' NetworkPolicies
+ *   are otherwise ignored), its permissions on its own role through Pod Identity;
  * - EKS Pod Identity agent, and the EBS CSI driver (with its own role through Pod Identity) so
  *   the dev Redis StatefulSets get volumes, with an encrypted gp3 StorageClass;
  * - the External Secrets Operator, which copies each environment's Redis AUTH token from
  *   Secrets Manager into a Kubernetes Secret of its namespace (no secret in any manifest).
  */
 export class ClusterAddons extends Construct {
+  readonly vpcCni: VpcCni;
   readonly externalSecrets: eks.HelmChart;
   readonly storageClass: eks.KubernetesManifest;
 
@@ -27,6 +33,7 @@ export class ClusterAddons extends Construct {
     const { cluster } = props;
 
     const podIdentityAgent = new eks.Addon(this, 'PodIdentityAgent', { cluster, addonName: 'eks-pod-identity-agent' });
+    this.vpcCni = new VpcCni(this, 'VpcCni', { cluster, podIdentityAgent, nodegroup: props.nodegroup });
 
     const ebsCsiRole = new PodIdentityRole(this, 'EbsCsiRole', {
       description: 'EBS CSI driver controller (Pod Identity)',
@@ -66,5 +73,7 @@ export class ClusterAddons extends Construct {
       wait: true,
       values: { installCRDs: true },
     });
+    // `wait` needs its pods running: no earlier than the nodes (which wait for the VPC CNI add-on).
+    this.externalSecrets.node.addDependency(props.nodegroup);
   }
 }

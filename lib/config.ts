@@ -4,7 +4,8 @@
  *
  * The raw config lives in cdk.json under the context key "edge" (see `bin/app.ts`); every field
  * not given takes the default documented here, and `resolveConfig` rejects a bad value at synth
- * time with a message that names the field and what is allowed.
+ * time with a message that names the field and what is allowed, and an unknown key (at any level)
+ * with the nearest known field, so a misspelling never falls back to a default unnoticed.
  */
 
 /** Let's Encrypt production directory: the default for prod and staging. */
@@ -156,6 +157,8 @@ const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const INSTANCE_TYPE = /^([a-z]+)(\d+)([a-z-]*)\.(\d*[a-z]+)$/;
 /** A dev environment's name: "dev-" plus a label, short enough for the stack and NLB names built from it. */
 const DEV_NAME = /^dev-[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/;
+/** The name devDefaults are checked under: any dev name, the rules of a dev environment. */
+const DEV_DEFAULTS_NAME = 'dev-defaults';
 
 /** Defaults that depend on the kind of environment; every other default is inline in resolveConfig. */
 const KIND_DEFAULTS: Record<EnvironmentKind, {
@@ -166,18 +169,37 @@ const KIND_DEFAULTS: Record<EnvironmentKind, {
   dev: { acmeDirectory: LETS_ENCRYPT_STAGING, replicas: 1, expectedDomains: 100, redisMode: 'in-cluster', staticIps: false },
 };
 
-/** Collects problems while reading one object; each problem is prefixed with its field path. */
+/**
+ * Collects problems while reading one object; each problem is prefixed with its field path.
+ * The fields it reads are the object's known fields: `rejectUnknown` (called once everything is
+ * read) reports every other key, so the list of allowed fields is the validator itself.
+ */
 class Checker {
   readonly problems: string[] = [];
+  /** The fields read so far, in reading order (the documented order). */
+  private readonly known: string[] = [];
 
   constructor(private readonly raw: Record<string, unknown>, private readonly path: string) {}
 
   fail(field: string, message: string): void {
-    this.problems.push(`${this.path}.${field}: ${message}`);
+    this.problems.push(`${this.path ? `${this.path}.` : ''}${field}: ${message}`);
+  }
+
+  /** The raw value of a field another function validates (a nested object or list); marks it known. */
+  field(field: string): unknown {
+    return this.value(field);
   }
 
   private value(field: string): unknown {
+    if (!this.known.includes(field)) this.known.push(field);
     return this.raw[field];
+  }
+
+  /** Reports each key of the object that no reader asked for, with the nearest known field. */
+  rejectUnknown(): void {
+    for (const key of Object.keys(this.raw)) {
+      if (!this.known.includes(key)) this.fail(key, unknownFieldMessage(key, this.known));
+    }
   }
 
   string(field: string, fallback?: string): string {
@@ -247,6 +269,44 @@ class Checker {
 /** Whether a string is a lower-case DNS host name (at least two labels, letters in the last). */
 export function isHostname(name: string): boolean {
   return HOSTNAME.test(name);
+}
+
+/** A close misspelling (case aside, at most this many edits) gets a "did you mean"; anything else the list of fields. */
+const MAX_SUGGESTION_DISTANCE = 2;
+
+function unknownFieldMessage(key: string, known: readonly string[]): string {
+  const nearest = nearestField(key, known);
+  if (nearest) return `unknown field; did you mean "${nearest}"?`;
+  return `unknown field; the fields here are ${known.map((k) => `"${k}"`).join(', ')}`;
+}
+
+/** The known field closest to a misspelled key: the same but for case, else the fewest edits, if few enough. */
+export function nearestField(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = MAX_SUGGESTION_DISTANCE + 1;
+  for (const field of known) {
+    const distance = editDistance(lower, field.toLowerCase());
+    if (distance < bestDistance) {
+      best = field;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Edit distance with adjacent transpositions (optimal string alignment): "replcias" is one edit from "replicas". */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
 }
 
 function describe(value: unknown): string {
@@ -328,6 +388,7 @@ function resolvePlatform(raw: unknown): { config: ResolvedPlatformConfig; proble
 
   const alarmEmail = c.string('alarmEmail', '') || undefined;
   if (alarmEmail && !EMAIL.test(alarmEmail)) c.fail('alarmEmail', `must be an email address, got "${alarmEmail}"`);
+  c.rejectUnknown();
 
   return {
     problems: c.problems,
@@ -371,11 +432,16 @@ export function environmentKind(name: string): EnvironmentKind | undefined {
   return undefined;
 }
 
-function resolveEnvironment(raw: unknown, index: number): { config: ResolvedEnvironmentConfig; problems: string[] } {
-  const c = new Checker(isObject(raw) ? raw : {}, `environments[${index}]`);
-  if (!isObject(raw)) c.problems.push(`environments[${index}]: must be an object`);
+/**
+ * Validates one environment at `path` ("environments[0]", "devDefaults"). With `fixedName` the
+ * name is not read from the object (devDefaults: dev:up names the environment), so a "name" key
+ * there is an unknown field.
+ */
+function resolveEnvironment(raw: unknown, path: string, fixedName?: string): { config: ResolvedEnvironmentConfig; problems: string[] } {
+  const c = new Checker(isObject(raw) ? raw : {}, path);
+  if (!isObject(raw)) c.problems.push(`${path}: must be an object`);
 
-  const name = c.string('name', '');
+  const name = fixedName ?? c.string('name', '');
   const kind = environmentKind(name);
   if (!kind) {
     c.fail('name', `must be "prod", "staging" or "dev-<label>" where <label> is a lower-case DNS label of at most 20 characters (a-z, 0-9, "-"), got "${name}"`);
@@ -408,6 +474,7 @@ function resolveEnvironment(raw: unknown, index: number): { config: ResolvedEnvi
   if (!/^cache\.[a-z0-9]+\.[a-z0-9]+$/.test(redisNodeType)) c.fail('redisNodeType', `must be an ElastiCache node type such as "cache.m7g.large", got "${redisNodeType}"`);
   const redisNodes = c.integer('redisNodes', 2, 2, 6);
   const staticIps = c.boolean('staticIps', defaults.staticIps);
+  c.rejectUnknown();
 
   return {
     problems: c.problems,
@@ -431,6 +498,7 @@ function resolveDelivery(raw: unknown): { config?: ResolvedDeliveryConfig; probl
   const bootstrapQualifier = c.string('bootstrapQualifier', 'hnb659fds');
   if (!/^[a-z0-9]{1,10}$/.test(bootstrapQualifier)) c.fail('bootstrapQualifier', `must be 1-10 lower-case letters or digits, got "${bootstrapQualifier}"`);
   const githubOidcProviderExists = c.boolean('githubOidcProviderExists', false);
+  c.rejectUnknown();
   return {
     problems: c.problems,
     config: { githubRepository, deployEnvironment, deployBranch, bootstrapQualifier, githubOidcProviderExists },
@@ -445,18 +513,24 @@ export function resolveConfig(raw: unknown): ResolvedAppConfig {
   if (!isObject(raw)) {
     throw new ConfigError(['edge: missing; cdk.json must have a context key "edge" with "platform" and "environments"']);
   }
-  const platform = resolvePlatform(raw.platform);
+  const top = new Checker(raw, '');
+  const platform = resolvePlatform(top.field('platform'));
   const problems = [...platform.problems];
 
-  const rawEnvironments = Array.isArray(raw.environments) ? raw.environments : [];
-  if (!Array.isArray(raw.environments) || rawEnvironments.length === 0) {
+  const environmentsValue = top.field('environments');
+  const rawEnvironments = Array.isArray(environmentsValue) ? environmentsValue : [];
+  if (rawEnvironments.length === 0) {
     problems.push('environments: must be a non-empty list of environments');
   }
   const environments = rawEnvironments.map((env, i) => {
-    const resolved = resolveEnvironment(env, i);
+    const resolved = resolveEnvironment(env, `environments[${i}]`);
     problems.push(...resolved.problems);
     return resolved.config;
   });
+
+  // Checked like an environment now, rather than first when `dev:up` uses them.
+  const devDefaults = top.field('devDefaults');
+  if (devDefaults !== undefined) problems.push(...resolveEnvironment(devDefaults, 'devDefaults', DEV_DEFAULTS_NAME).problems);
 
   const seen = new Set<string>();
   environments.forEach((env, i) => {
@@ -464,8 +538,11 @@ export function resolveConfig(raw: unknown): ResolvedAppConfig {
     seen.add(env.name);
   });
 
-  const delivery = resolveDelivery(raw.delivery);
+  const delivery = resolveDelivery(top.field('delivery'));
   problems.push(...delivery.problems);
+
+  top.rejectUnknown();
+  problems.push(...top.problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return { platform: platform.config, environments, delivery: delivery.config };

@@ -23,6 +23,8 @@ export interface EdgeClusterProps {
  */
 export class EdgeCluster extends Construct {
   readonly cluster: eks.Cluster;
+  /** The managed node group (its role: worker node and ECR read policies; the CNI has its own role, see VpcCni). */
+  readonly nodegroup: eks.Nodegroup;
   /** Full cluster admin (operators, break-glass, CI that runs kubectl against any namespace). */
   readonly adminRole: iam.Role;
   /** Developers: edit rights in the dev-* namespaces only, nothing cluster-wide. */
@@ -74,7 +76,7 @@ export class EdgeCluster extends Construct {
         volume: ec2.BlockDeviceVolume.ebs(40, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
       }],
     });
-    this.cluster.addNodegroupCapacity('EdgeNodes', {
+    this.nodegroup = this.cluster.addNodegroupCapacity('EdgeNodes', {
       amiType: platform.nodeArchitecture === 'arm64'
         ? eks.NodegroupAmiType.AL2023_ARM_64_STANDARD
         : eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
@@ -126,7 +128,6 @@ export class EdgeCluster extends Construct {
     acknowledgeNag(cluster, 'EKS requires these AWS-managed policies on its cluster and node roles; AWS keeps them current with the service',
       'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEKSClusterPolicy]',
       'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEKSWorkerNodePolicy]',
-      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEKS_CNI_Policy]',
       'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly]');
 
     const kubectlProvider = cluster.node.findChild('KubectlProvider');

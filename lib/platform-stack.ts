@@ -54,7 +54,7 @@ export class PlatformStack extends Stack {
     });
 
     this.edgeCluster = new EdgeCluster(this, 'Edge', { vpc: this.vpc, platform });
-    this.addons = new ClusterAddons(this, 'Addons', { cluster: this.edgeCluster.cluster });
+    this.addons = new ClusterAddons(this, 'Addons', { cluster: this.edgeCluster.cluster, nodegroup: this.edgeCluster.nodegroup });
     this.alarmTopic = new AlarmTopic(this, 'Alarms', { email: platform.alarmEmail });
     new ClusterHealth(this, 'Health', { cluster: this.edgeCluster.cluster, alarmTopic: this.alarmTopic });
 

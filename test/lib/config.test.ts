@@ -1,4 +1,4 @@
-import { ConfigError, instanceArchitecture, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, resolveConfig } from '../../lib/config';
+import { ConfigError, instanceArchitecture, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, nearestField, resolveConfig } from '../../lib/config';
 import { defaultRawConfig } from '../helpers';
 
 /** Resolves a config changed by `edit` and returns the problems it was rejected with. */
@@ -139,5 +139,80 @@ describe('delivery and alarms config', () => {
     ['bad alarm email', (r) => { r.platform.alarmEmail = 'oncall'; }, 'platform.alarmEmail: must be an email address, got "oncall"'],
   ])('%s', (_name, edit, expected) => {
     expect(problemsOf(edit)).toContain(expected);
+  });
+});
+
+describe('unknown fields are rejected, at every level, with the nearest known field', () => {
+  test.each<[string, (raw: any) => void, unknown]>([
+    ['"replica" in an environment', (r) => { r.environments[0].replica = 5; }, 'environments[0].replica: unknown field; did you mean "replicas"?'],
+    ['"staticIP" in an environment', (r) => { r.environments[1].staticIP = true; }, 'environments[1].staticIP: unknown field; did you mean "staticIps"?'],
+    ['"nodeInstanceType" in platform', (r) => { r.platform.nodeInstanceType = 'm7g.large'; }, 'platform.nodeInstanceType: unknown field; did you mean "nodeInstanceTypes"?'],
+    ['a wrong case', (r) => { r.platform.ClusterName = 'edge'; }, 'platform.ClusterName: unknown field; did you mean "clusterName"?'],
+    ['swapped letters', (r) => { r.environments[0].replcias = 4; }, 'environments[0].replcias: unknown field; did you mean "replicas"?'],
+    ['top level', (r) => { r.enviroments = []; }, 'enviroments: unknown field; did you mean "environments"?'],
+    ['devDefaults', (r) => { r.devDefaults.redisMod = 'in-cluster'; }, 'devDefaults.redisMod: unknown field; did you mean "redisMode"?'],
+    ['a name in devDefaults (dev:up names the environment)', (r) => { r.devDefaults.name = 'dev-x'; }, expect.stringMatching(/^devDefaults\.name: unknown field; the fields here are "domainCheckUrl", /)],
+    ['delivery', (r) => { r.delivery.deployBrnach = 'trunk'; }, 'delivery.deployBrnach: unknown field; did you mean "deployBranch"?'],
+  ])('%s', (_name, edit, expected) => {
+    expect(problemsOf(edit)).toContainEqual(expected);
+  });
+
+  test('a key far from every field lists the fields of its level', () => {
+    expect(problemsOf((r) => { r.platform.instanceRole = 'x'; })).toEqual([
+      'platform.instanceRole: unknown field; the fields here are "account", "region", "availabilityZones", "clusterName", "vpcCidr", '
+      + '"kubernetesVersion", "nodeInstanceTypes", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize", "apiAllowedCidrs", "alarmEmail"',
+    ]);
+    expect(problemsOf((r) => { r.extra = {}; })).toEqual([
+      'extra: unknown field; the fields here are "platform", "environments", "devDefaults", "delivery"',
+    ]);
+  });
+
+  test('every problem at once: unknown fields of several levels and a bad value', () => {
+    expect(problemsOf((r) => {
+      r.environments[0].replica = 5;
+      r.environments[1].staticIP = false;
+      r.platform.nodeInstanceType = 'm6i.large';
+      r.platform.account = 'x';
+    })).toEqual([
+      'platform.account: must be a 12-digit AWS account ID, got "x"',
+      'platform.nodeInstanceType: unknown field; did you mean "nodeInstanceTypes"?',
+      'environments[0].replica: unknown field; did you mean "replicas"?',
+      'environments[1].staticIP: unknown field; did you mean "staticIps"?',
+    ]);
+  });
+
+  test('a misspelled key no longer falls back to the default silently', () => {
+    const raw = defaultRawConfig();
+    raw.environments[0].replica = 5;
+    expect(() => resolveConfig(raw)).toThrow(ConfigError);
+  });
+
+  test('devDefaults are checked like a dev environment', () => {
+    expect(problemsOf((r) => { r.devDefaults.originUrl = 'http://dev.app.example.com'; })).toEqual([
+      'devDefaults.originUrl: must be an https:// URL (plain http is refused), got "http://dev.app.example.com"',
+    ]);
+  });
+
+  test('a correct config, every field spelled out, still resolves', () => {
+    const raw = defaultRawConfig();
+    Object.assign(raw.platform, {
+      vpcCidr: '10.40.0.0/16', nodeMinSize: 3, nodeDesiredSize: 3, nodeMaxSize: 6, alarmEmail: 'oncall@example.com',
+    });
+    Object.assign(raw.environments[0], {
+      acmeDirectory: LETS_ENCRYPT_PRODUCTION, keyAlgorithm: 'secp384r1', replicas: 4, maxReplicas: 8, expectedDomains: 5000,
+      redisMode: 'elasticache', redisNodeType: 'cache.m7g.large', redisNodes: 3, staticIps: true,
+    });
+    Object.assign(raw.devDefaults, { replicas: 1, staticIps: false, redisMode: 'in-cluster' });
+    Object.assign(raw.delivery, { deployBranch: 'main', bootstrapQualifier: 'hnb659fds', githubOidcProviderExists: true });
+    const config = resolveConfig(raw);
+    expect(config.environments[0]).toMatchObject({ replicas: 4, maxReplicas: 8, keyAlgorithm: 'secp384r1', redisNodes: 3 });
+    expect(config.platform.alarmEmail).toBe('oncall@example.com');
+    expect(config.delivery?.githubOidcProviderExists).toBe(true);
+  });
+
+  test('nearestField: a case-insensitive match or at most 2 edits, else nothing', () => {
+    expect(nearestField('REPLICAS', ['name', 'replicas'])).toBe('replicas');
+    expect(nearestField('repl', ['name', 'replicas'])).toBeUndefined();
+    expect(nearestField('nme', ['name', 'replicas'])).toBe('name');
   });
 });

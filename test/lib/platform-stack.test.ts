@@ -169,3 +169,52 @@ describe('cluster add-ons', () => {
     expect(storageClass).toMatchObject({ metadata: { name: 'encrypted-gp3' }, provisioner: 'ebs.csi.aws.com', parameters: { encrypted: 'true', type: 'gp3' } });
   });
 });
+
+describe('NetworkPolicy enforcement: the VPC CNI as a managed add-on', () => {
+  const resources: Record<string, any> = template.toJSON().Resources;
+  const idOf = (predicate: (r: any) => boolean): string => {
+    const ids = Object.keys(resources).filter((id) => predicate(resources[id]));
+    expect(ids).toHaveLength(1);
+    return ids[0];
+  };
+  const addonId = (name: string) => idOf((r) => r.Type === 'AWS::EKS::Addon' && r.Properties.AddonName === name);
+  const cniId = addonId('vpc-cni');
+  const cni = resources[cniId];
+  const nodegroupId = idOf((r) => r.Type === 'AWS::EKS::Nodegroup');
+  const nodeRoleId = resources[nodegroupId].Properties.NodeRole['Fn::GetAtt'][0];
+  const policyNames = (roleId: string): string[] =>
+    (resources[roleId].Properties.ManagedPolicyArns ?? []).map((arn: any) => JSON.stringify(arn).match(/:iam::aws:policy\/([\w/-]+)/)![1]);
+  const dependsOn = (id: string): string[] => [resources[id].DependsOn ?? []].flat();
+
+  test('the vpc-cni add-on runs with network policy enabled, taking over the self-managed aws-node, kept if removed from the stack', () => {
+    expect(JSON.parse(cni.Properties.ConfigurationValues)).toEqual({ enableNetworkPolicy: 'true' });
+    expect(cni.Properties).toMatchObject({ ResolveConflicts: 'OVERWRITE', PreserveOnDelete: true });
+  });
+
+  test('aws-node gets AmazonEKS_CNI_Policy on its own role, through Pod Identity', () => {
+    const associations = cni.Properties.PodIdentityAssociations;
+    expect(associations).toEqual([{ ServiceAccount: 'aws-node', RoleArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } }]);
+    const roleId = associations[0].RoleArn['Fn::GetAtt'][0];
+    expect(policyNames(roleId)).toEqual(['AmazonEKS_CNI_Policy']);
+    expect(resources[roleId].Properties.AssumeRolePolicyDocument.Statement).toEqual([{
+      Action: ['sts:AssumeRole', 'sts:TagSession'], Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' },
+    }]);
+  });
+
+  test('the node role no longer carries AmazonEKS_CNI_Policy; no other role does', () => {
+    expect(policyNames(nodeRoleId).sort()).toEqual(['AmazonEC2ContainerRegistryReadOnly', 'AmazonEKSWorkerNodePolicy']);
+    const withCniPolicy = Object.keys(resources).filter((id) => resources[id].Type === 'AWS::IAM::Role' && policyNames(id).includes('AmazonEKS_CNI_Policy'));
+    expect(withCniPolicy).toEqual([cni.Properties.PodIdentityAssociations[0].RoleArn['Fn::GetAtt'][0]]);
+  });
+
+  test('ordering: Pod Identity agent, then the CNI, then the nodes (and the node role\'s policy change), then workloads', () => {
+    expect(dependsOn(cniId)).toContain(addonId('eks-pod-identity-agent'));
+    expect(dependsOn(nodegroupId)).toContain(cniId);
+    expect(dependsOn(nodeRoleId)).toContain(cniId);
+    // The platform's own workloads run on the nodes, so after the CNI.
+    const externalSecrets = idOf((r) => r.Type === 'Custom::AWSCDK-EKS-HelmChart' && r.Properties.Chart === 'external-secrets');
+    expect(dependsOn(externalSecrets)).toContain(nodegroupId);
+    // Every environment (its NetworkPolicies and workload) is deployed after the platform stack.
+    for (const edge of Object.values(stacks.edges)) expect(edge.dependencies).toContain(stacks.platform);
+  });
+});
