@@ -123,7 +123,7 @@ export class EdgeChart extends Chart {
               volumeMounts: [
                 { name: 'config', mountPath: POD.nginxConf, subPath: 'nginx.conf', readOnly: true },
                 { name: 'config-lua', mountPath: POD.luaDir, readOnly: true },
-                { name: 'tmp', mountPath: POD.tmpDir },
+                { name: 'tmp', mountPath: POD.runDir },
                 { name: 'auto-ssl', mountPath: POD.autoSslDir },
               ],
             }],

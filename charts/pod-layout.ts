@@ -10,8 +10,8 @@ export const POD = {
   luaDir: '/etc/edge/lua',
   /** luarocks tree of the OpenResty image, where lua-resty-auto-ssl is installed. */
   luarocksLuaDir: '/usr/local/openresty/luajit/share/lua/5.1',
-  runDir: '/tmp/edge',
-  tmpDir: '/tmp',
+  /** nginx's pid and temp files: the pod's in-memory emptyDir (which hides whatever the image has there). */
+  runDir: '/tmp',
   autoSslDir: '/var/lib/edge/auto-ssl',
   fallbackCert: '/usr/local/share/edge/fallback.crt',
   fallbackKey: '/usr/local/share/edge/fallback.key',

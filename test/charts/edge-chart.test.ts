@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { readLuaModules } from '../../charts/lua-sources';
 import { settingsFor } from './fixtures';
 import { edgeObjects, find } from './manifests';
@@ -80,6 +81,12 @@ describe('Deployment', () => {
     const volumes = Object.fromEntries(podSpec(prod).volumes.map((v: any) => [v.name, v]));
     expect(volumes.tmp.emptyDir).toEqual({ medium: 'Memory', sizeLimit: '64Mi' });
     expect(volumes['auto-ssl'].emptyDir.sizeLimit).toBe('16Mi');
+    // nginx creates no parent directories: its pid file and temp paths sit right in a mount
+    // (an emptyDir over /tmp hides whatever the image has beneath it).
+    const conf = find(prod, 'ConfigMap', 'edge-config').data['nginx.conf'] as string;
+    const written = [...conf.matchAll(/^\s*(?:pid|\w+_temp_path) (\S+?);$/gm)].map((m) => path.posix.dirname(m[1]));
+    expect(written.length).toBeGreaterThanOrEqual(6);
+    for (const dir of written) expect(Object.keys(mounts)).toContain(dir);
   });
 
   test('Redis host from the settings, the AUTH token from the synced Secret, no secret value', () => {
