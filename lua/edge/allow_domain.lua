@@ -90,6 +90,11 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
 
   local verdict = self.domain_check:verdict(domain)
   if verdict ~= "allowed" then
+    if verdict == "denied" and not renewal then
+      -- lua-resty-auto-ssl logs this handshake's refusal ("domain not allowed - using
+      -- fallback"); the rest of the deny window is answered by cached_denial, silently.
+      self.domain_check:denial_log_due(domain)
+    end
     return refuse(verdict)
   end
 
@@ -158,6 +163,20 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
   end
   self:remember_cooloff(storage, domain)
   return refuse("cooloff")
+end
+
+-- Whether the domain check's cached verdict denies a normalised name: the handshake then gets
+-- the fallback certificate without lua-resty-auto-ssl, which would log a notice for each one.
+-- Logs one line per name per deny window (none when auto-ssl's notice already said it).
+function _M.cached_denial(self, domain)
+  if self.domain_check:cached_verdict(domain) ~= "denied" then
+    return false
+  end
+  if self.domain_check:denial_log_due(domain) then
+    ngx.log(ngx.INFO, "edge: ", domain, " is not ours (cached domain-check verdict): fallback certificate,",
+      " not logged again for ", self.domain_check.ttl.denied, " s")
+  end
+  return true
 end
 
 -- Remembers locally, until the store's mark expires, that this name is cooling off.

@@ -56,6 +56,18 @@ function _M.request(self, domain)
   return _M.ERROR
 end
 
+-- The cached verdict of a normalised name, or nil: no request, nothing counted.
+function _M.cached_verdict(self, domain)
+  return ngx.shared[self.dict_name]:get(cache_key(domain))
+end
+
+-- Whether the denial of a name is yet to be logged in this deny window: true once per deny TTL
+-- per name (per instance), and from then on false until the window ends. A log line for each
+-- handshake of a denied name would let any client fill the log.
+function _M.denial_log_due(self, domain)
+  return (ngx.shared[self.dict_name]:add("denial-logged:" .. domain, true, self.ttl[_M.DENIED])) == true
+end
+
 -- Returns ALLOWED, DENIED or ERROR for a normalised name, from the cache when it can.
 function _M.verdict(self, domain)
   local cache = ngx.shared[self.dict_name]

@@ -1,15 +1,21 @@
 -- Normalises a TLS server name and refuses what cannot be a customer's hostname, without
--- asking anyone: no name, IP literals, a single label, over-long names, bad labels,
--- wildcards, non-ASCII (IDNs arrive as punycode "xn--" labels).
+-- asking anyone: no name, control characters, IP literals, a single label, over-long names,
+-- bad labels, wildcards, non-ASCII (IDNs arrive as punycode "xn--" labels).
 local _M = {}
 
 local MAX_NAME = 253
 local MAX_LABEL = 63
 
 -- Returns the normalised name (lower case, no trailing dot), or nil and the reason.
+-- The checks go from the most telling reason to the most general one: a name with a line feed
+-- ("a.example\r\nHost: b.example") is a control character, not an IP literal for its colon.
 function _M.normalize(name)
   if type(name) ~= "string" or name == "" then
     return nil, "no server name"
+  end
+  -- Bytes 0-31 and 127 (OpenSSL already refuses a NUL in SNI: "bad extension").
+  if name:find("%c") then
+    return nil, "control character"
   end
   if #name > MAX_NAME + 1 then
     return nil, "longer than 253 characters"
@@ -17,7 +23,9 @@ function _M.normalize(name)
   if name:find("*", 1, true) then
     return nil, "wildcard"
   end
-  if name:find(":", 1, true) or name:find("[", 1, true) then
+  -- IPv6, bracketed or not: hex digits, colons and dots only ("::ffff:192.0.2.1" too). A colon
+  -- anywhere else ("shop.example.com:443") is a character no hostname has (below).
+  if name:find(":", 1, true) and (name:find("^%[[%x:%.]+%]$") or name:find("^[%x:%.]+$")) then
     return nil, "IP literal"
   end
   if name:find("[\128-\255]") then

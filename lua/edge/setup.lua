@@ -113,8 +113,9 @@ local function served_from_worker_cache(name)
   return false
 end
 
--- Names that cannot be a customer's are answered with the fallback certificate before
--- lua-resty-auto-ssl (which would log a warning for each): no order, no log line.
+-- Names that cannot be a customer's, and names the domain check denied (while its verdict is
+-- cached), are answered with the fallback certificate before lua-resty-auto-ssl (which would
+-- log a line for each handshake): no order, at most an info line.
 function _M.ssl_certificate()
   local name = server_name()
   -- Only normalised names are cached, so a hit on the name as sent needs no normalising.
@@ -135,6 +136,11 @@ function _M.ssl_certificate()
     return
   end
   local cached = in_memory(domain)
+  -- A name the domain check denied within its deny TTL: the fallback, without auto-ssl.
+  if not cached and policy:cached_denial(domain) then
+    metrics.inc("edge_handshakes_total", "certificate", "fallback_denied")
+    return
+  end
   handshake_domain = domain
   auto_ssl:ssl_certificate()
   -- Where the certificate came from: this instance's shared memory, the store, a new order, or

@@ -3,6 +3,7 @@
 // the domain-check and origin stand-ins, and a load balancer speaking PROXY protocol.
 // Orders, accounts and issued serials are counted from pebble's own log, never from ours.
 // Needs lua-resty-auto-ssl as a luarocks tree at $AUTO_SSL_TREE; without it: SKIPPED.
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
@@ -15,7 +16,7 @@ import { normalizeSerial } from '../../bin/local-edge/pebble-server';
 import { CERT_CHANGE_POLL_SECONDS } from '../../charts/nginx-conf';
 import { reportSkipped } from './support/skipped';
 import { LocalEdge } from '../../bin/local-edge/local-edge';
-import { NginxInstance } from '../../bin/local-edge/nginx-instance';
+import { NginxInstance, nginxBinary } from '../../bin/local-edge/nginx-instance';
 import { isAlive, sleep } from '../../bin/local-edge/processes';
 import { countLogLevels, logSince, LogMark, markLog } from './support/error-log';
 import { childPids, processesMentioning } from './support/leftovers';
@@ -23,6 +24,7 @@ import { httpGet, parseMetrics } from './support/http-client';
 import type Redis from 'ioredis';
 import { connectStore } from './support/store-client';
 import { tlsProbe, TlsProbeOptions, TlsProbeResult } from './support/tls-client';
+import { clientHelloWithServerName, sendClientHello } from './support/raw-client-hello';
 
 const { tree, reason } = findAutoSslTree();
 if (!tree) reportSkipped('end-to-end edge tests (lua-resty-auto-ssl, pebble)', reason!);
@@ -170,15 +172,34 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
     expect(cached.workerCache).toBeGreaterThanOrEqual(11);
   });
 
-  test('2. a denied name gets the fallback certificate and no order', async () => {
+  test('2. a denied name gets the fallback certificate and no order; its cached denial is served quietly', async () => {
     const denied = name('denied');
     const ordersBefore = orders();
+    const logMarks = marks();
+    const fallback = async (kind: string) => sumMetric(`edge_handshakes_total{certificate="${kind}"}`);
+    const before = { fallback: await fallback('fallback'), denied: await fallback('fallback_denied') };
     expectFallback(await viaLb(denied));
     for (const instance of [a, b, a, b]) expectFallback(await direct(instance, denied));
     expect(orders()).toBe(ordersBefore);
     // Each instance asked once; then its cached denial answered.
     expect(edge.domainCheck.requestsFor(denied)).toBe(2);
     expect(await store!.call('EXISTS', `${PREFIX}:edge:order:${denied}`)).toBe(0);
+
+    // Any client can repeat the handshake: while the denial is cached (30 s here, 5 min in the
+    // pods) the fallback is served without lua-resty-auto-ssl, which would log its notice
+    // ("domain not allowed - using fallback") for each one.
+    const repeats = 20;
+    for (let i = 0; i < repeats; i++) for (const instance of [a, b]) expectFallback(await direct(instance, denied));
+    expect(edge.domainCheck.requestsFor(denied)).toBe(2);
+    const total = 1 + 4 + 2 * repeats;
+    // Through auto-ssl: the first handshake on each instance, the one that asked the endpoint.
+    expect(await fallback('fallback') - before.fallback).toBe(2);
+    expect(await fallback('fallback_denied') - before.denied).toBe(total - 2);
+    // One line per instance for the whole window, whatever the number of handshakes: auto-ssl's
+    // notice for the first (our own line only when nothing was logged for the name in the window).
+    const mentioning = logMarks.map((mark) => logSince(mark).split('\n').filter((l) => l.includes(denied)));
+    expect(mentioning.map((lines) => lines.length)).toEqual([1, 1]);
+    for (const [line] of mentioning) expect(line).toMatch(/\[notice\] .*auto-ssl: domain not allowed - using fallback - /);
   });
 
   test('3. concurrent first requests for one new name on both instances: exactly one order', async () => {
@@ -404,6 +425,8 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
       ['bad characters', `shop_${run}.customer.test`],
       ['wildcard', `*.customer.test`],
       ['unicode', `bücher-${run}.customer.test`],
+      // Its colon once made this an "IP literal".
+      ['control characters', `shop-${run}.customer.test\r\nHost: other.customer.test`],
     ];
     const perCase = 20;
 
@@ -430,6 +453,9 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
     const total = (invalid.length + 4) * perCase;
     expect(counts.flatMap((c) => c.lines.filter((l) => !/\[warn\]/.test(l)))).toEqual([]);
     expect(counts.reduce((n, c) => n + c.warn, 0)).toBeLessThanOrEqual(2);
+    // Each refusal says why, at [info] and without the name: "character not allowed", "IP literal"...
+    const reasons = logMarks.map((mark) => logSince(mark)).join('\n').match(/\[info\] .*edge: refused server name \(control character\)/g) ?? [];
+    expect(reasons).toHaveLength(perCase);
     console.log(`${total} handshakes with bad or unnormalised names: 0 orders, ${counts.reduce((n, c) => n + c.errorOrWorse, 0)} [error]-or-worse and ${counts.reduce((n, c) => n + c.warn, 0)} [warn] log entries`);
   });
 
@@ -564,7 +590,69 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
     expect(storedAfter.url).not.toBe(storedBefore.url);
     expect(await sumMetric('edge_acme_accounts_total{event="reregistered"}')).toBe(1);
   });
+
+  // A server name over 255 bytes, or with a NUL byte, is refused by OpenSSL while it parses the
+  // ClientHello ("bad extension", an unrecognized_name alert), before nginx or our Lua sees the
+  // name. nginx decides the log level of OpenSSL's errors in ngx_ssl_connection_error(): nginx
+  // 1.23.1 added SSL_R_BAD_EXTENSION to the client errors it logs at [info]; before that it is
+  // [crit], once per handshake. Debian 12's nginx 1.22, which these tests run, logs [crit], and
+  // nothing in nginx.conf changes that (error_log only filters by level, and no Lua runs before
+  // OpenSSL's check); the image's OpenResty 1.27 (nginx 1.27.1) logs [info]. So a [crit] alert on
+  // nginx 1.22 pages for a port scan; this scenario pins down which level this nginx gives.
+  test('13. server names OpenSSL refuses (over 255 bytes, a NUL byte): an alert, no Lua, one log entry each, at this nginx\'s level for "bad extension"', async () => {
+    const [major, minor, patch] = nginxVersion();
+    const infoSince1231 = major > 1 || (major === 1 && (minor > 23 || (minor === 23 && patch >= 1)));
+    const expectedLevel = infoSince1231 ? 'info' : 'crit';
+    const hello = (serverName: Buffer) => sendClientHello({
+      port: a.profile.instance.httpsPort, hello: clientHelloWithServerName(serverName),
+      proxyFrom: { address: '198.51.100.21', port: 40001 },
+    });
+    const handshakes = async () => {
+      const m = await metricsOf(a);
+      return [...m.entries()].filter(([series]) => series.startsWith('edge_handshakes_total')).reduce((n, [, v]) => n + v, 0);
+    };
+    const ordersBefore = orders();
+    const logMark = markLog(a.errorLogFile);
+
+    // The control: 255 bytes, the most OpenSSL takes, reaches our Lua (refused there, over 253).
+    const longest = Buffer.from(`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`);
+    expect(longest).toHaveLength(255);
+    const invalidBefore = (await metricsOf(a)).get('edge_handshakes_total{certificate="fallback_invalid_name"}') ?? 0;
+    expect(await hello(longest)).toMatchObject({ serverHello: true });
+    expect(((await metricsOf(a)).get('edge_handshakes_total{certificate="fallback_invalid_name"}') ?? 0) - invalidBefore).toBe(1);
+
+    const refused: Array<[string, Buffer]> = [
+      ['264 bytes', Buffer.from(`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}.customer`)],
+      ['a NUL byte', Buffer.from(`shop-${run}\0.customer.test`)],
+    ];
+    expect(refused[0][1]).toHaveLength(264);
+    const perCase = 10;
+    const handshakesBefore = await handshakes();
+    for (const [label, serverName] of refused) {
+      for (let i = 0; i < perCase; i++) {
+        const reply = await hello(serverName);
+        expect([label, reply.serverHello, reply.alert]).toEqual([label, false, 112]); // unrecognized_name
+      }
+    }
+    // No handshake reached ssl_certificate_by_lua: nothing counted, nothing asked, no order.
+    expect(await handshakes()).toBe(handshakesBefore);
+    expect(orders()).toBe(ordersBefore);
+
+    const entries = logSince(logMark).split('\n').filter((l) => /bad extension/.test(l));
+    const levels = entries.map((l) => /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] /.exec(l)?.[1]);
+    expect(levels).toEqual(Array(refused.length * perCase).fill(expectedLevel));
+    console.log(`nginx ${major}.${minor}.${patch}: ${entries.length} handshakes with a server name OpenSSL refuses logged ${entries.length} [${expectedLevel}] entries ("bad extension")`);
+  });
 });
+
+/** The nginx version of the binary the local edge runs ("nginx/1.22.1", "openresty/1.27.1.2"): [major, minor, patch]. */
+function nginxVersion(): [number, number, number] {
+  const run = spawnSync(nginxBinary(), ['-v'], { encoding: 'utf8' }); // nginx -v prints to stderr
+  const text = `${run.stdout ?? ''}${run.stderr ?? ''}`;
+  const match = /(?:nginx|openresty)\/(\d+)\.(\d+)\.(\d+)/.exec(text);
+  if (!match) throw new Error(`no nginx version in the output of ${nginxBinary()} -v: "${text.trim()}"`);
+  return [Number(match[1]), Number(match[2]), Number(match[3])];
+}
 
 function postJson(port: number, urlPath: string, body: unknown): Promise<void> {
   return new Promise((resolve, reject) => {

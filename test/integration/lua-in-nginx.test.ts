@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DomainCheckServer } from '../../bin/local-edge/domain-check-server';
 import { freePort, sleep } from '../../bin/local-edge/processes';
 import { RedisServer } from '../../bin/local-edge/redis-server';
-import { countLogLevels, markLog } from './support/error-log';
+import { countLogLevels, logSince, markLog } from './support/error-log';
 import { HarnessConfig, HarnessNginx } from './support/harness-nginx';
 import { processesMentioning } from './support/leftovers';
 import { getJson, httpGet, parseMetrics } from './support/http-client';
@@ -56,6 +56,7 @@ const verdict = (domain: string) => getJson<{ verdict: string; ms: number; worke
 interface AllowReply { allowed: boolean; ms: number; order_started: boolean; clientMs: number }
 const accountEnsureCalls = async () => (await getJson<{ ensure_calls: number }>(port, '/account')).ensure_calls;
 const allow = (domain: string, extra = '') => getJson<AllowReply>(port, `/allow?domain=${q(domain)}${extra}`);
+const cachedDenial = (domain: string) => getJson<{ denied: boolean }>(port, `/cached_denial?domain=${q(domain)}`);
 interface StorageReply { result: any; err: string | null; ms: number; clientMs: number }
 const storage = (op: string, params: Record<string, string | number> = {}) => getJson<StorageReply>(port,
   `/storage?op=${op}${Object.entries(params).map(([k, v]) => `&${k}=${q(String(v))}`).join('')}`);
@@ -111,6 +112,16 @@ describe('hostname.normalize refuses what cannot be a customer hostname', () => 
     ['an IPv6 literal', '2001:db8::1', 'IP literal'],
     ['an IPv6 loopback', '::1', 'IP literal'],
     ['a bracketed IPv6 literal', '[2001:db8::1]', 'IP literal'],
+    ['an IPv4-mapped IPv6 literal', '::ffff:192.0.2.1', 'IP literal'],
+    // Control characters are named as such, before any other check: this one's colon made it
+    // an "IP literal" when the IP check came first.
+    ['a line feed and a header after it', 'shop.example.com\r\nHost: other.example.com', 'control character'],
+    ['a line feed', 'shop\n.example.com', 'control character'],
+    ['a trailing line feed', 'shop.example.com\n', 'control character'],
+    ['a NUL byte', 'shop\u0000.example.com', 'control character'],
+    ['a tab', '\tshop.example.com', 'control character'],
+    ['a DEL byte', 'shop\u007f.example.com', 'control character'],
+    ['a name with a port', 'shop.example.com:443', 'character not allowed in a hostname'],
     ['a single label', 'localhost', 'single label'],
     ['a single label with a trailing dot', 'localhost.', 'single label'],
     ['a name over 253 characters', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`, 'longer than 253 characters'],
@@ -196,6 +207,42 @@ describe('domain check (edge.domain_check, through edge.allow_domain where the p
     await sleep(TTL.allow * 1000 + 700 - (Date.now() - firstAt));
     expect((await verdict(ours)).verdict).toBe('allowed');
     expect(domainCheck.requestsFor(ours)).toBe(2);
+  });
+
+  // setup.lua asks policy:cached_denial before calling lua-resty-auto-ssl for a name it does not
+  // hold: a cached denial gets the fallback without auto-ssl, which would log a notice for every
+  // handshake of the name.
+  test('a cached denial is answered without the endpoint and logged once per name per deny TTL', async () => {
+    const notOurs = fresh('denied-quietly');
+    const mark = markLog(nginx!.errorLogFile);
+    const logged = () => logSince(mark).split('\n').filter((l) => l.includes(notOurs));
+    expect((await cachedDenial(notOurs)).denied).toBe(false); // nothing cached yet: auto-ssl's path
+    expect((await verdict(notOurs)).verdict).toBe('denied');
+    for (let i = 0; i < 20; i++) expect((await cachedDenial(notOurs)).denied).toBe(true);
+    expect(domainCheck.requestsFor(notOurs)).toBe(1);
+    expect(logged()).toHaveLength(1);
+    expect(logged()[0]).toMatch(new RegExp(`\\[info\\] .*edge: ${notOurs.replace(/\./g, '\\.')} is not ours \\(cached domain-check verdict\\): fallback certificate, not logged again for ${TTL.deny} s`));
+
+    // After the deny TTL: not cached any more (the handshake asks again), and a new window logs once more.
+    await sleep(TTL.deny * 1000 + 700);
+    expect((await cachedDenial(notOurs)).denied).toBe(false);
+    expect((await verdict(notOurs)).verdict).toBe('denied');
+    for (let i = 0; i < 5; i++) expect((await cachedDenial(notOurs)).denied).toBe(true);
+    expect(domainCheck.requestsFor(notOurs)).toBe(2);
+    expect(logged()).toHaveLength(2);
+  });
+
+  test('a denial allow_domain refused (lua-resty-auto-ssl logs that handshake) is not logged again in its window', async () => {
+    const notOurs = fresh('denied-by-allow');
+    const mark = markLog(nginx!.errorLogFile);
+    expect((await allow(notOurs)).allowed).toBe(false);
+    for (let i = 0; i < 10; i++) expect((await cachedDenial(notOurs)).denied).toBe(true);
+    expect(domainCheck.requestsFor(notOurs)).toBe(1);
+    expect(logSince(mark).split('\n').filter((l) => l.includes(notOurs))).toEqual([]);
+    // An allowed name is no cached denial: auto-ssl's path, as before.
+    const ours = allowName('not-a-denial');
+    expect((await verdict(ours)).verdict).toBe('allowed');
+    expect((await cachedDenial(ours)).denied).toBe(false);
   });
 
   test('concurrent lookups of one uncached name make exactly one request', async () => {
