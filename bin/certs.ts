@@ -11,9 +11,13 @@ const USAGE = `usage: npm run certs -- [--redis URL] --prefix ENV <command> [--j
 
   --redis   redis://host:port, or rediss://host:port for TLS (ElastiCache); default $REDIS_URL
             or redis://127.0.0.1:6379. The password comes from $REDIS_AUTH, never the command line.
-  --prefix  the environment name (its keys are "<prefix>:<domain>:latest"), e.g. prod, dev-alice, local`;
+  --prefix  the environment name (its keys are "<prefix>:<domain>:latest"), e.g. prod, dev-alice, local
+  --help, -h  this text`;
 
 export class UsageError extends Error {}
+
+/** --help or -h: the usage is printed, and nothing else is done. */
+export class HelpRequested extends Error {}
 
 export interface CertsCommand {
   readonly command: 'list' | 'show' | 'delete' | 'expiring';
@@ -40,7 +44,8 @@ export function parseCertsArgs(argv: string[], env: NodeJS.ProcessEnv): CertsCom
       if (v === undefined) throw new UsageError(`${arg} needs a value`);
       return v;
     };
-    if (arg === '--redis') redisUrl = value();
+    if (arg === '--help' || arg === '-h') throw new HelpRequested();
+    else if (arg === '--redis') redisUrl = value();
     else if (arg === '--prefix') prefix = value();
     else if (arg === '--days') {
       const v = value();
@@ -78,6 +83,10 @@ export async function runCerts(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
   try {
     cmd = parseCertsArgs(argv, env);
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      out(USAGE);
+      return 0;
+    }
     if (!(error instanceof UsageError)) throw error;
     err(`certs: ${error.message}\n${USAGE}`);
     return 2;

@@ -5,7 +5,29 @@ import * as path from 'node:path';
 import { findAutoSslTree } from './local-edge/auto-ssl-tree';
 import { LocalEdge } from './local-edge/local-edge';
 
+const USAGE = `usage: npm run edge:local
+The whole edge on this machine, every server on 127.0.0.1: Redis, pebble (ACME) with
+pebble-challtestsrv, a domain-check endpoint, a stand-in origin, two nginx instances and a
+load balancer speaking PROXY protocol in front of them. Ctrl-C stops everything it started.
+Settings come from the environment:
+  AUTO_SSL_TREE          (required) root of a luarocks tree with lua-resty-auto-ssl 0.13.1,
+                         e.g. /opt/lua-resty-auto-ssl
+  EDGE_LOCAL_ALLOW       names the domain check allows, comma-separated (default proposals.fancycorp.test)
+  EDGE_LOCAL_HTTP_PORT   the load balancer's http port (default 8080)
+  EDGE_LOCAL_HTTPS_PORT  the load balancer's https port (default 8443)
+  EDGE_LOCAL_DIR         every file of the run (default <tmp>/edge-local-<pid>)
+See docs/local-edge.md.`;
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (args.length > 0) {
+    console.error(`edge:local: unexpected arguments: ${args.join(' ')}\n${USAGE}`);
+    process.exit(2);
+  }
   const { tree, reason } = findAutoSslTree();
   if (!tree) {
     console.error(`edge:local needs lua-resty-auto-ssl: ${reason}`);

@@ -6,8 +6,23 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { renderAll } from '../lib/rendered';
 
+const USAGE = `usage: npm run render [-- --check]
+Writes every environment's Kubernetes manifests and nginx.conf to rendered/<env>/ (from cdk.json).
+  --check     write nothing; exit 1 naming the files that are stale
+  --help, -h  this text`;
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const unknown = args.filter((a) => a !== '--check');
+if (unknown.length > 0) {
+  console.error(`render: unexpected arguments: ${unknown.join(' ')}\n${USAGE}`);
+  process.exit(2);
+}
 const root = path.join(__dirname, '..');
-const check = process.argv.includes('--check');
+const check = args.includes('--check');
 const files = renderAll(JSON.parse(readFileSync(path.join(root, 'cdk.json'), 'utf8')).context.edge);
 const stale: string[] = [];
 if (!check) rmSync(path.join(root, 'rendered'), { recursive: true, force: true });

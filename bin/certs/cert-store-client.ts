@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createConnection, isIP } from 'node:net';
 import * as path from 'node:path';
-import Redis from 'ioredis';
+import Redis, { ReplyError } from 'ioredis';
 import { LUA_ROOT } from '../../charts/lua-sources';
 
 /**
@@ -48,7 +49,13 @@ export class CertStoreClient {
   /** The last connection error (AUTH failures arrive as an event, before connect() rejects). */
   private lastError?: Error;
 
-  private constructor(private readonly redis: Redis, private readonly prefix: string, private readonly now: () => Date) {
+  private constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly now: () => Date,
+    /** Where it connects, and whether over TLS (to explain a failed handshake). */
+    private readonly endpoint: { host: string; port: number; tls: boolean },
+  ) {
     redis.on('error', (error: Error) => { this.lastError = error; });
   }
 
@@ -56,18 +63,24 @@ export class CertStoreClient {
     const url = new URL(connection.url);
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`--redis must be a redis:// or rediss:// URL, got "${connection.url}"`);
     if (url.password) throw new Error('put the password in REDIS_AUTH, not in the URL');
+    // "[::1]" in a URL is the host ::1.
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = Number(url.port || 6379);
+    const tls = url.protocol === 'rediss:';
     const redis = new Redis({
-      host: url.hostname,
-      port: Number(url.port || 6379),
+      host,
+      port,
       password: connection.password,
-      // rediss://: TLS, the server's certificate verified against the system's CAs and its name.
-      tls: url.protocol === 'rediss:' ? { servername: url.hostname } : undefined,
+      // rediss://: TLS, the server's certificate verified against the system's CAs and its name
+      // (or, for an IP address, its IP SAN). SNI carries host names only (RFC 6066): an IP
+      // address as servername makes Node warn, so none is set for one.
+      tls: tls ? (isIP(host) ? {} : { servername: host }) : undefined,
       lazyConnect: true,
       connectTimeout: 3000,
       maxRetriesPerRequest: 1,
       retryStrategy: () => null,
     });
-    return new CertStoreClient(redis, connection.prefix, now);
+    return new CertStoreClient(redis, connection.prefix, now, { host, port, tls });
   }
 
   async open(): Promise<void> {
@@ -75,11 +88,18 @@ export class CertStoreClient {
       await this.redis.connect();
       await this.redis.ping();
     } catch (error) {
-      throw this.lastError ?? error;
+      const cause = this.lastError ?? (error as Error);
+      // A Redis reply (WRONGPASS, NOAUTH...) means TLS worked; anything else over TLS is explained.
+      if (this.endpoint.tls && !(cause instanceof ReplyError)) throw await explainTlsFailure(this.endpoint.host, this.endpoint.port, cause);
+      throw cause;
     }
   }
 
   async close(): Promise<void> {
+    // ioredis' disconnect() arms a timer (2 s) that only the socket's 'close' event clears: on a
+    // connection already closed (a refused AUTH, a failed TLS handshake) it would keep the
+    // process alive for 2 s after everything is done.
+    if (this.redis.status === 'end') return;
     this.redis.disconnect();
   }
 
@@ -136,4 +156,41 @@ export class CertStoreClient {
     const marks = await this.redis.del(`${this.prefix}:edge:order:${domain}`);
     return certificates + marks > 0;
   }
+}
+
+/**
+ * Why a TLS connection to host:port failed, as an error to show: a plain (non-TLS) Redis never
+ * completes the handshake, so ioredis reports only "connect ETIMEDOUT". A plain-text PING tells
+ * the cases apart: a Redis reply means the server does not speak TLS on that port.
+ */
+export async function explainTlsFailure(host: string, port: number, cause: Error, timeoutMs = 2000): Promise<Error> {
+  const where = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  const probe = await new Promise<{ connected: boolean; reply?: string }>((resolve) => {
+    let connected = false;
+    let data = '';
+    const socket = createConnection({ host, port });
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ connected, reply: data ? data.split('\r\n')[0] : undefined });
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.once('connect', () => {
+      connected = true;
+      socket.write('PING\r\n');
+    });
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+      if (data.includes('\r\n')) done();
+    });
+    socket.once('error', done);
+    socket.once('close', done);
+  });
+  // Not even a TCP connection: the error says why (refused, unreachable, unknown host).
+  if (!probe.connected) return cause;
+  if (probe.reply !== undefined && /^[+-]/.test(probe.reply)) {
+    return new Error(`TLS failed: ${where} is a plain (non-TLS) Redis, it answered a plain-text PING with "${probe.reply.slice(0, 60)}". `
+      + `Use redis://${where} for it, or the server's TLS port with rediss://.`);
+  }
+  return new Error(`TLS failed: the TLS handshake with ${where} did not complete (${cause.message})`);
 }

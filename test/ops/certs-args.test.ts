@@ -40,3 +40,12 @@ test('a password in the URL is refused (it belongs in REDIS_AUTH)', async () => 
   expect(errors.join('')).toMatch(/REDIS_AUTH/);
   expect(errors.join('')).not.toContain('hunter2');
 });
+
+test.each([['--help'], ['-h'], ['list', '--prefix', 'prod', '--help']])('%s prints the usage on stdout and exits 0, connecting nowhere', async (...argv) => {
+  const out: string[] = [];
+  const errors: string[] = [];
+  const code = await runCerts(argv, { REDIS_URL: 'redis://127.0.0.1:1' }, (s) => out.push(s), (s) => errors.push(s));
+  expect(code).toBe(0);
+  expect(out.join('\n')).toMatch(/^usage: npm run certs -- [\s\S]*--help, -h/);
+  expect(errors).toEqual([]);
+});
