@@ -4,7 +4,7 @@
 // client from content handlers, and answers pebble's http-01 validation from a shared dict.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -14,7 +14,7 @@ import { makeCa, makeServerCert } from '../../bin/local-edge/pki';
 import { freePort } from '../../bin/local-edge/processes';
 import { AcmeClientNginx } from './support/acme-client-nginx';
 import { FakeRetryAfterAcme } from './support/fake-retry-after-acme';
-import { processesMentioning } from './support/leftovers';
+import { stopEverything } from './support/leftovers';
 
 // The machine running this is shared and noisy: bounds leave room, but stay far below the 60 s
 // an unbounded socket would take.
@@ -158,17 +158,8 @@ beforeAll(async () => {
 }, 60000);
 
 afterAll(async () => {
-  for (const step of [() => nginx?.stop(), () => secondNginx?.stop(), () => fake?.stop(), () => noncePebble?.stop(), () => pebble?.stop(),
-    () => new Promise<void>((resolve) => { for (const s of silentSockets) s.destroy(); silentServer ? silentServer.close(() => resolve()) : resolve(); })]) {
-    try {
-      await step();
-    } catch (error) {
-      console.error(`stopping: ${(error as Error).message}`);
-    }
-  }
-  const left = processesMentioning(work);
-  if (!process.env.KEEP_INTEGRATION_DIR) rmSync(work, { recursive: true, force: true });
-  if (left.length > 0) throw new Error(`still running after stop: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+  await stopEverything(work, [() => nginx?.stop(), () => secondNginx?.stop(), () => fake?.stop(), () => noncePebble?.stop(), () => pebble?.stop(),
+    () => new Promise<void>((resolve) => { for (const s of silentSockets) s.destroy(); silentServer ? silentServer.close(() => resolve()) : resolve(); })]);
 }, 60000);
 
 afterEach(() => {

@@ -7,13 +7,13 @@ import { spawnSync } from 'node:child_process';
 import {
   createHash, createPrivateKey, createPublicKey, JsonWebKey, randomBytes, verify, X509Certificate,
 } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeCa, makeServerCert } from '../../bin/local-edge/pki';
 import { freePort } from '../../bin/local-edge/processes';
 import { AcmeCryptoNginx } from './support/acme-crypto-nginx';
-import { processesMentioning } from './support/leftovers';
+import { stopEverything } from './support/leftovers';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'acme-crypto-'));
 let nginx: AcmeCryptoNginx;
@@ -46,10 +46,7 @@ beforeAll(async () => {
 }, 60000);
 
 afterAll(async () => {
-  await nginx?.stop();
-  const left = processesMentioning(work);
-  if (!process.env.KEEP_INTEGRATION_DIR) rmSync(work, { recursive: true, force: true });
-  if (left.length > 0) throw new Error(`still running after stop: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+  await stopEverything(work, [() => nginx?.stop()]);
 }, 30000);
 
 interface KeyReply {

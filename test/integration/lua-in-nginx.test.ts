@@ -2,7 +2,7 @@
 // redis-server and a real HTTP domain-check server. No lua-resty-auto-ssl: this suite runs on
 // any machine with nginx, the lua module, lua-cjson and redis-server. (The ACME account and
 // client have their own suites: acme-client.test.ts, acme-crypto.test.ts.)
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync} from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DomainCheckServer } from '../../bin/local-edge/domain-check-server';
@@ -10,7 +10,7 @@ import { freePort, sleep } from '../../bin/local-edge/processes';
 import { RedisServer } from '../../bin/local-edge/redis-server';
 import { countLogLevels, logSince, markLog } from './support/error-log';
 import { HarnessConfig, HarnessNginx } from './support/harness-nginx';
-import { processesMentioning } from './support/leftovers';
+import { stopEverything } from './support/leftovers';
 import { getJson, httpGet, parseMetrics } from './support/http-client';
 import type Redis from 'ioredis';
 import { connectStore } from './support/store-client';
@@ -87,16 +87,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Every server stopped by its PID, whatever happened in the tests.
   store?.disconnect();
-  for (const step of [() => nginx?.stop(), () => redis?.stop(), () => domainCheck.stop()]) {
-    try {
-      await step();
-    } catch (error) {
-      console.error(`stopping: ${(error as Error).message}`);
-    }
-  }
-  const left = processesMentioning(work);
-  if (!process.env.KEEP_INTEGRATION_DIR) rmSync(work, { recursive: true, force: true });
-  if (left.length > 0) throw new Error(`still running after stop: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+  await stopEverything(work, [() => nginx?.stop(), () => redis?.stop(), () => domainCheck.stop()]);
 }, 60000);
 
 afterEach(() => {

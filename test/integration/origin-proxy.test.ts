@@ -6,7 +6,7 @@
 // certificates from a test CA, one per loopback address (127.0.0.1-4), all on one port.
 // Our DNS client is also tested on its own, against challtestsrv and against a scripted DNS
 // server for what challtestsrv cannot do (TTLs, compression, truncation, stray answers).
-import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, chmodSync} from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +17,7 @@ import { freePort, sleep, waitFor } from '../../bin/local-edge/processes';
 import { ORIGIN_PROXY_DEFAULTS, OriginProxyOptions } from '../../charts/nginx-conf';
 import { logSince, markLog } from './support/error-log';
 import { getJson, httpGet } from './support/http-client';
-import { childPids, processesMentioning } from './support/leftovers';
+import { childPids, stopEverything } from './support/leftovers';
 import { OriginProxyNginx } from './support/origin-proxy-nginx';
 import { ScriptedDnsServer } from './support/scripted-dns-server';
 
@@ -161,16 +161,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Every server stopped by its PID (nginx, challtestsrv) or closed (in-process stand-ins).
   const steps = [...nginxes.map((n) => () => n.stop()), () => dns?.stop(), () => scripted.stop(), ...Object.values(origins).map((o) => () => o.stop())];
-  for (const step of steps) {
-    try {
-      await step();
-    } catch (error) {
-      console.error(`stopping: ${(error as Error).message}`);
-    }
-  }
-  const left = processesMentioning(work);
-  if (!process.env.KEEP_INTEGRATION_DIR) rmSync(work, { recursive: true, force: true });
-  if (left.length > 0) throw new Error(`still running after stop: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+  await stopEverything(work, steps);
 }, 60000);
 
 describe('edge.serve.dns_resolver in nginx', () => {

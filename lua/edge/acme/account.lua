@@ -85,6 +85,17 @@ local function exclusively(adapter, stale_url, make, wait)
   end
 end
 
+-- A new account key, registered (`event` counted, `message` logged at `level`).
+local function register_new(new_client, event, level, message)
+  local key, err = crypto.generate_key(ACCOUNT_KEY_TYPE)
+  if not key then
+    return nil, err
+  end
+  metrics.inc("edge_acme_accounts_total", "event", event)
+  ngx.log(level, "edge: ", message)
+  return register({ key = key, key_pem = crypto.key_to_pem(key) }, new_client)
+end
+
 -- The environment's account: { key, key_pem, url }, registering it if there is none.
 -- new_client(key): an edge.acme.client for that key (without an account URL yet).
 function _M.load(adapter, new_client, wait)
@@ -92,13 +103,8 @@ function _M.load(adapter, new_client, wait)
     if existing then
       return register(existing, new_client)
     end
-    local key, err = crypto.generate_key(ACCOUNT_KEY_TYPE)
-    if not key then
-      return nil, err
-    end
-    metrics.inc("edge_acme_accounts_total", "event", "registered")
-    ngx.log(ngx.NOTICE, "edge: registering the ACME account of this environment, stored for every instance")
-    return register({ key = key, key_pem = crypto.key_to_pem(key) }, new_client)
+    return register_new(new_client, "registered", ngx.NOTICE,
+      "registering the ACME account of this environment, stored for every instance")
   end, wait or 30)
 end
 
@@ -106,13 +112,8 @@ end
 -- that finds the store already holding another account uses that one).
 function _M.replace(adapter, account, new_client, wait)
   return exclusively(adapter, account.url, function()
-    local key, err = crypto.generate_key(ACCOUNT_KEY_TYPE)
-    if not key then
-      return nil, err
-    end
-    metrics.inc("edge_acme_accounts_total", "event", "reregistered")
-    ngx.log(ngx.WARN, "edge: the ACME server no longer knows this environment's account: registering a new one")
-    return register({ key = key, key_pem = crypto.key_to_pem(key) }, new_client)
+    return register_new(new_client, "reregistered", ngx.WARN,
+      "the ACME server no longer knows this environment's account: registering a new one")
   end, wait or 30)
 end
 

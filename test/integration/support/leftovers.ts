@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 
 /**
  * Live processes (not zombies) whose command line mentions `text`, e.g. a test's work
@@ -36,4 +36,22 @@ export function childPids(parent: number): number[] {
     }
   }
   return children.sort((x, y) => x - y);
+}
+
+/**
+ * A suite's end: runs every stop step (each by PID or close; one failing does not skip the
+ * rest), removes the work directory (unless KEEP_INTEGRATION_DIR), and throws if any process
+ * that mentions it still runs.
+ */
+export async function stopEverything(work: string, steps: Array<() => Promise<unknown> | unknown>): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      console.error(`stopping: ${(error as Error).message}`);
+    }
+  }
+  const left = processesMentioning(work);
+  if (!process.env.KEEP_INTEGRATION_DIR) rmSync(work, { recursive: true, force: true });
+  if (left.length > 0) throw new Error(`still running after stop: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
 }
