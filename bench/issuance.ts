@@ -43,6 +43,7 @@ export interface BurstReport {
   readonly issued: number;
   readonly children: ChildrenSeen[];
   readonly samples: number;
+  readonly sampledSeconds: number;
 }
 
 export interface IssuanceReport {
@@ -53,6 +54,7 @@ export interface IssuanceReport {
   readonly caddy: SideIssuance;
   readonly children: ChildrenSeen[];
   readonly samples: number;
+  readonly sampledSeconds: number;
   readonly burst: BurstReport;
 }
 
@@ -126,6 +128,7 @@ async function burst(stack: BenchStack, cleanup: Cleanup, edges: NginxInstance[]
   return {
     attempts, lastMs, orders: stack.pebble.orders() - ordersBefore,
     issued: stack.pebble.issuedSerials().length - issuedBefore, children: children.seen, samples: children.samples,
+    sampledSeconds: children.seconds,
   };
 }
 
@@ -136,8 +139,8 @@ export async function runIssuanceBench(o: { stack: BenchStack; cleanup: Cleanup;
   // The edge proxies the first request to an origin (a Node HTTPS server in this process, on the
   // client's CPU), found by name through pebble-challtestsrv; Caddy answers it itself.
   const origin = new OriginServer({ tls: stack.originCertificate(ORIGIN_NAME) });
-  await origin.start();
   cleanup.add('issuance origin', () => origin.stop());
+  await origin.start();
   await stack.pebble.dns.setA(ORIGIN_NAME, ['127.0.0.1']);
   const originUrl = `https://${ORIGIN_NAME}:${origin.port}`;
 
@@ -177,5 +180,6 @@ export async function runIssuanceBench(o: { stack: BenchStack; cleanup: Cleanup;
   for (const e of edges) await cleanup.runNow(`edge ${e.name}`);
   await cleanup.runNow('issuance origin');
 
-  return { caddyVersion: caddyVersion(), caddyRateLimiterWaits, edge: sides[0], caddy: sides[1], children: children.seen, samples: children.samples, burst: burstReport };
+  return { caddyVersion: caddyVersion(), caddyRateLimiterWaits, edge: sides[0], caddy: sides[1], children: children.seen, samples: children.samples,
+    sampledSeconds: children.seconds, burst: burstReport };
 }

@@ -6,9 +6,15 @@ import { isAlive, stopPid } from '../bin/local-edge/processes';
 export class Cleanup {
   private readonly steps: Array<{ what: string; stop: () => Promise<void> | void }> = [];
   private readonly clients = new Set<number>();
+  /** Set once run() began (Ctrl-C, an error, the end): nothing new may start after that. */
+  private closed = false;
 
-  /** Registers how to stop something just started. */
+  /**
+   * Registers how to stop something about to start (register first, then start). Throws once
+   * run() has begun, so a bench interrupted mid-way starts nothing more while it is stopped.
+   */
   add(what: string, stop: () => Promise<void> | void): void {
+    if (this.closed) throw new Error(`stopping everything: not starting ${what}`);
     this.steps.push({ what, stop });
   }
 
@@ -21,6 +27,7 @@ export class Cleanup {
   }
 
   async run(): Promise<void> {
+    this.closed = true;
     for (const pid of this.clients) await stopPid(pid, 'SIGTERM', 2000);
     this.clients.clear();
     while (this.steps.length > 0) {
@@ -38,6 +45,7 @@ export class Cleanup {
    * returns its stdout; fails with its stderr when it exits non-zero or outlives timeoutMs.
    */
   runClient(command: string, args: string[], o: { timeoutMs: number; onStart?: (pid: number) => void }): Promise<string> {
+    if (this.closed) return Promise.reject(new Error(`stopping everything: not starting ${command}`));
     return new Promise((resolve, reject) => {
       const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       const pid = child.pid;

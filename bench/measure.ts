@@ -202,6 +202,7 @@ const fs = require('node:fs');
 const flag = new Int32Array(workerData.flag);
 const seen = workerData.pids.map(() => ({ max: 0, names: {} }));
 let samples = 0;
+const started = Date.now();
 for (;;) {
   const counts = workerData.pids.map(() => 0);
   for (const entry of fs.readdirSync('/proc')) {
@@ -220,14 +221,14 @@ for (;;) {
   samples++;
   if (Atomics.wait(flag, 0, 0, workerData.intervalMs) !== 'timed-out') break;
 }
-parentPort.postMessage({ samples, seen });
+parentPort.postMessage({ samples, seconds: (Date.now() - started) / 1000, seen });
 `;
 
 /** Samples the child processes of some processes (nginx workers, Caddy) every ~intervalMs, off the event loop. */
 export class ChildSampler {
   private readonly flag = new SharedArrayBuffer(4);
   private readonly worker: Worker;
-  private readonly result: Promise<{ samples: number; seen: Array<{ max: number; names: Record<string, number> }> }>;
+  private readonly result: Promise<{ samples: number; seconds: number; seen: Array<{ max: number; names: Record<string, number> }> }>;
 
   constructor(private readonly watched: Array<[string, number]>, intervalMs = 20) {
     this.worker = new Worker(CHILD_SAMPLER_SOURCE, { eval: true, workerData: { flag: this.flag, pids: watched.map(([, pid]) => pid), intervalMs } });
@@ -237,13 +238,13 @@ export class ChildSampler {
     });
   }
 
-  /** Stops sampling; returns how many samples were taken and what each watched process had. */
-  async stop(): Promise<{ samples: number; seen: ChildrenSeen[] }> {
+  /** Stops sampling; returns how many samples were taken over how long, and what each watched process had. */
+  async stop(): Promise<{ samples: number; seconds: number; seen: ChildrenSeen[] }> {
     const flag = new Int32Array(this.flag);
     Atomics.store(flag, 0, 1);
     Atomics.notify(flag, 0);
     const r = await this.result;
     await this.worker.terminate();
-    return { samples: r.samples, seen: this.watched.map(([label, pid], i) => ({ label, pid, ...r.seen[i] })) };
+    return { samples: r.samples, seconds: r.seconds, seen: this.watched.map(([label, pid], i) => ({ label, pid, ...r.seen[i] })) };
   }
 }

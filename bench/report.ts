@@ -98,12 +98,13 @@ function percentile(values: number[], p: number): number {
   return v.length ? v[Math.max(0, Math.ceil((p / 100) * v.length) - 1)] : NaN;
 }
 
-function childrenLine(seen: ChildrenSeen[], samples: number): string {
+function childrenLine(seen: ChildrenSeen[], samples: number, seconds: number): string {
   const parts = seen.map((c) => {
     const names = Object.entries(c.names).map(([n, k]) => `${n} in ${k}`).join(', ');
     return `${c.label} (pid ${c.pid}) max ${c.max}${names ? ` (${names} samples)` : ''}`;
   });
-  return `child processes, sampled every ~${CHILD_SAMPLE_MS} ms (${samples} samples): ${parts.join('; ')}`;
+  return `child processes, a /proc scan every ${CHILD_SAMPLE_MS} ms + its own time (${samples} samples in ${num(seconds, 1)} s, `
+    + `one per ${num((seconds * 1000) / Math.max(1, samples), 0)} ms): ${parts.join('; ')}`;
 }
 
 function failures(attempts: Attempt[]): string {
@@ -149,7 +150,7 @@ export function issuanceTable(r: IssuanceReport): string {
     `  Caddy's internal rate limiter (certmagic: 10 orders per 10 s per account) held ${waits.length ? waits.join(', ') : 'none of its orders'}`,
     `  first ever: the edge in a new environment "${ISSUANCE_ENVIRONMENT}" (no account in Redis), Caddy with an empty storage directory; `
       + 'the edge proxies GET / to a Node origin (one TLS connection more), Caddy answers it itself (respond "ok")',
-    `  ${childrenLine(r.children, r.samples)}`,
+    `  ${childrenLine(r.children, r.samples, r.sampledSeconds)}`,
     ...(failed.length ? [`  failures: ${failed.join('; ')}`] : []),
     '',
     `Burst: ${BURST_NAMES} new names × ${BURST_PER_NAME} concurrent first requests (TLS + GET /), spread over ${BURST_INSTANCES} edge `
@@ -157,7 +158,7 @@ export function issuanceTable(r: IssuanceReport): string {
     `  own-name certificates: ${own}/${total} (HTTP 200: ${b.attempts.filter((a) => a.status === 200).length}); last finished after `
       + `${num(b.lastMs / 1000, 2)} s (last with its certificate: ${num(lastOk / 1000, 2)} s)`,
     `  pebble: ${b.orders} orders, ${b.issued} certificates issued; distinct certificates served: ${served} (for ${BURST_NAMES} names)`,
-    `  ${childrenLine(b.children, b.samples)}`,
+    `  ${childrenLine(b.children, b.samples, b.sampledSeconds)}`,
     ...(own < total ? [`  failures: ${failures(b.attempts)}`] : []),
   ].join('\n');
 }
