@@ -7,8 +7,8 @@ export interface AutoSslTree {
 }
 
 /**
- * Finds the tree named by $AUTO_SSL_TREE (`$AUTO_SSL_TREE/share/lua/5.1/resty/auto-ssl.lua` and
- * the Lua modules it needs). Its helper programs (dehydrated, sockproc) are not used: issuance
+ * Finds the tree named by $AUTO_SSL_TREE (`$AUTO_SSL_TREE/share/lua/5.1/resty/auto-ssl.lua`
+ * beside its luarocks dependency shell-games). Its helper programs (dehydrated, sockproc) are not used: issuance
  * is our ACME client. Returns the tree, or the reason it cannot be used.
  */
 export function findAutoSslTree(env: NodeJS.ProcessEnv = process.env): { tree?: AutoSslTree; reason?: string } {
@@ -16,7 +16,8 @@ export function findAutoSslTree(env: NodeJS.ProcessEnv = process.env): { tree?: 
   if (!root) {
     return { reason: 'AUTO_SSL_TREE is not set (the root of a luarocks tree with lua-resty-auto-ssl 0.13.1; see README, "Local edge")' };
   }
-  const needed = ['share/lua/5.1/resty/auto-ssl.lua', 'share/lua/5.1/resty/lock.lua', 'share/lua/5.1/shell-games.lua'];
+  // resty.lock and resty.http may come from OpenResty's own lualib rather than the tree.
+  const needed = ['share/lua/5.1/resty/auto-ssl.lua', 'share/lua/5.1/shell-games.lua'];
   const missing = needed.filter((p) => !existsSync(path.join(root, p)));
   if (missing.length > 0) {
     return { reason: `AUTO_SSL_TREE=${root} lacks ${missing.join(', ')}` };
