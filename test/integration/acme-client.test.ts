@@ -287,24 +287,6 @@ describe('issuance against pebble', () => {
     expect(await storedTokens()).toBe(0);
   });
 
-  test('a few hundred issuances leave the worker\'s memory flat (every OpenSSL object and socket freed)', async () => {
-    interface Batch { results: Array<{ ok: boolean; err?: string }>; pid: number; rss_kb: number }
-    const byWorker = new Map<number, number[]>();
-    let issued = 0;
-    for (let batch = 0; batch < 20; batch++) {
-      const names = Array.from({ length: 10 }, () => fresh('memory'));
-      const reply = await post<Batch>(nginx.options.apiPort, '/orders', { directory_url: dirUrl(pebble), ...acct, names });
-      expect(reply.results.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
-      issued += names.length;
-      byWorker.set(reply.pid, [...(byWorker.get(reply.pid) ?? []), reply.rss_kb]);
-    }
-    // A worker's first batches warm it (pools, JIT, caches); from its second on, memory stays put.
-    const growth = [...byWorker.values()].filter((s) => s.length >= 3).map((s) => s[s.length - 1] - s[1]);
-    console.log(`acme client: ${issued} issuances; worker RSS (kB) per batch: ${[...byWorker.entries()].map(([pid, s]) => `${pid}: ${s.join(' ')}`).join('; ')}`);
-    expect(growth.length).toBeGreaterThan(0);
-    for (const kb of growth) expect(kb).toBeLessThan(2048);
-  });
-
   test('profile and replaces are left out when the directory does not offer them (pebble 2.4 offers neither)', async () => {
     const dir = (await post<{ directory: Record<string, any> }>(nginx.options.apiPort, '/directory', { directory_url: dirUrl(pebble) })).directory;
     expect(dir.newOrder).toMatch(/^https:\/\/localhost:/);
@@ -504,10 +486,68 @@ describe('polling and Retry-After (FakeRetryAfterAcme: pebble 2.4 sends no Retry
   });
 });
 
+describe('edge.acme.provider (against a stand-in for auto-ssl\'s storage, StandInStore)', () => {
+  interface ProviderReply { ok: boolean; err?: string; stored: boolean; account_url?: string; order_mark_ttl: number; account_cooloff_ttl: number }
+  /** space: the stand-in store of one environment (each directory has its own account). */
+  const issue = (space: 'direct' | 'fake', name: string) => post<ProviderReply>(nginx.options.apiPort, '/provider_issue', {
+    directory_url: space === 'direct' ? dirUrl(pebble) : fake.directoryUrl, space, name,
+  });
+
+  test('issues, stores the certificate, and keeps the environment\'s account in the store', async () => {
+    const reply = await issue('direct', fresh('provider'));
+    expect(reply).toMatchObject({ ok: true, stored: true, account_cooloff_ttl: -2 });
+    expect(reply.account_url).toMatch(/^https:\/\/localhost:\d+\/my-account\//);
+  });
+
+  test('rateLimited with Retry-After: the name and (for an account limit) the environment cool off that long; no order meanwhile', async () => {
+    fake.mode = 'rate-limited';
+    fake.retryAfter = '120';
+    const limited = await issue('fake', fresh('provider-limited'));
+    expect(limited.ok).toBe(false);
+    expect(limited.err).toContain('rateLimited');
+    for (const ttl of [limited.order_mark_ttl, limited.account_cooloff_ttl]) {
+      expect(ttl).toBeGreaterThan(110);
+      expect(ttl).toBeLessThanOrEqual(120);
+    }
+    // While the account cools off, no other name is ordered.
+    fake.mode = 'pass';
+    const ordersBefore = fake.newOrderPayloads.length;
+    const next = await issue('fake', fresh('provider-after'));
+    expect(next.ok).toBe(false);
+    expect(next.err).toMatch(/rate-limited for \d+ s more/);
+    expect(fake.newOrderPayloads.length).toBe(ordersBefore);
+  });
+});
+
 describe('logs', () => {
   test('no private key and no certificate in nginx\'s error log', () => {
     const log = readFileSync(nginx.errorLogFile, 'utf8');
     expect(log).toContain('acme: issued a certificate for');
     expect(log).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+  });
+});
+
+// Last: hundreds of orders leave pebble slower for the tests after it.
+describe('memory', () => {
+  let acct: { account_key_pem: string; account_url: string };
+  beforeAll(async () => { acct = await account(); });
+
+  test('a few hundred issuances leave the worker\'s memory flat (every OpenSSL object and socket freed)', async () => {
+    interface Batch { results: Array<{ ok: boolean; err?: string }>; pid: number; rss_kb: number }
+    const byWorker = new Map<number, number[]>();
+    let issued = 0;
+    for (let batch = 0; batch < 40; batch++) {
+      const names = Array.from({ length: 5 }, () => fresh('memory'));
+      // A generous per-call timeout: pebble, under hundreds of orders, now and then pauses for seconds.
+      const reply = await post<Batch>(nginx.options.apiPort, '/orders', { directory_url: dirUrl(pebble), ...acct, names, timeout: 20000 });
+      expect(reply.results.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
+      issued += names.length;
+      byWorker.set(reply.pid, [...(byWorker.get(reply.pid) ?? []), reply.rss_kb]);
+    }
+    // A worker's first batches warm it (pools, JIT, caches); from its second on, memory stays put.
+    const growth = [...byWorker.values()].filter((s) => s.length >= 3).map((s) => s[s.length - 1] - s[1]);
+    console.log(`acme client: ${issued} issuances; worker RSS (kB) per batch: ${[...byWorker.entries()].map(([pid, s]) => `${pid}: ${s.join(' ')}`).join('; ')}`);
+    expect(growth.length).toBeGreaterThan(0);
+    for (const kb of growth) expect(kb).toBeLessThan(2048);
   });
 });

@@ -24,10 +24,13 @@ local CHALLENGE_TTL = 3600
 local options -- from configure()
 local slots -- per worker: ngx.semaphore of concurrent orders
 local account -- per worker: the environment's account, once loaded
+local order_client -- per worker: the ACME client of that account
 
 -- opts: directory_url, contact, key_type ("ec-p256"|"ec-p384"|"rsa-2048"), timeout (ms per
 -- network call), order_timeout (s), max_concurrent_orders (per worker), profile (optional).
 function _M.configure(opts)
+  -- A new configuration starts from nothing (the client and account are per directory).
+  order_client, account = nil, nil
   options = {
     directory_url = assert(opts.directory_url, "edge: acme.directory_url is required"),
     contact = opts.contact,
@@ -63,7 +66,6 @@ local function client_for(key, url, storage)
 end
 
 -- This worker's client of the environment's account (its directory and nonces are reused).
-local order_client
 local function client_of(loaded, storage)
   if not order_client or order_client.account_url ~= loaded.url then
     order_client = client_for(loaded.key, loaded.url, storage)
@@ -132,7 +134,7 @@ function _M.issue_cert(auto_ssl_instance, domain)
 
   local cooloff = adapter:ttl(ACCOUNT_COOLOFF_KEY)
   if type(cooloff) == "number" and cooloff > 0 then
-    return nil, "the ACME account is rate-limited for " .. cooloff .. " s more"
+    return nil, "the ACME account is rate-limited for " .. math.ceil(cooloff) .. " s more"
   end
 
   slots = slots or semaphore.new(options.max_concurrent_orders)

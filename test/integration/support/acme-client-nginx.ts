@@ -36,7 +36,7 @@ export class AcmeClientNginx extends TestNginx {
     const o = this.options;
     const luaPath = [...(o.extraLuaPath ?? []), workerReadableDir(LUA_ROOT, this.dir), workerReadableDir(HARNESS_LUA_DIR, this.dir)]
       .map((d) => `${d}/?.lua`).join(';');
-    const api = ['register', 'order', 'orders', 'directory', 'tokens'].map((name) => [
+    const api = ['register', 'order', 'orders', 'directory', 'tokens', 'provider_issue'].map((name) => [
       `    location = /${name} {`,
       `      content_by_lua_block { require("acme_client_harness").${name}() }`,
       '    }',

@@ -146,10 +146,67 @@ function _M.orders()
     rss_kb = tonumber(status:match("VmRSS:%s+(%d+)")) })
 end
 
--- pebble's http-01 validation lands here.
+-- A stand-in for lua-resty-auto-ssl's storage (StandInStore: NOT Redis), over the shared
+-- dict so that both workers see it: what edge.acme.provider reads and writes, with expiries.
+-- Each `space` is a store of its own (an environment).
+local function stand_in_storage(space)
+  local function key_of(key)
+    return "store:" .. space .. ":" .. key
+  end
+  local adapter = {}
+  function adapter.get(_, key)
+    return dict():get(key_of(key))
+  end
+  function adapter.set(_, key, value, options)
+    return dict():set(key_of(key), value, options and options.exptime or 0)
+  end
+  function adapter.add(_, key, value, exptime)
+    local ok, err = dict():add(key_of(key), value, exptime or 0)
+    if not ok and err == "exists" then
+      return false
+    end
+    return ok, err
+  end
+  function adapter.delete(_, key)
+    return dict():delete(key_of(key))
+  end
+  function adapter.ttl(_, key)
+    return dict():ttl(key_of(key)) or -2
+  end
+  local storage = { adapter = adapter }
+  function storage.set_cert(self, domain, fullchain_pem, privkey_pem, cert_pem, expiry)
+    return self.adapter:set(domain .. ":latest", cjson.encode({
+      fullchain_pem = fullchain_pem, privkey_pem = privkey_pem, cert_pem = cert_pem, expiry = expiry,
+    }))
+  end
+  return storage
+end
+
+-- edge.acme.provider.issue_cert(auto_ssl, name) against the stand-in store; replies with what
+-- it returned and what it left in the store (TTLs in seconds, -2 when absent).
+function _M.provider_issue()
+  local conf = request_body()
+  local provider = require "edge.acme.provider"
+  provider.configure({ directory_url = conf.directory_url, timeout = 5000, order_timeout = 15 })
+  local storage = stand_in_storage(conf.space)
+  local store = storage.adapter
+  local cert, err = provider.issue_cert({ storage = storage }, conf.name)
+  local account = cjson.decode(store:get("edge:acme-account") or "null")
+  reply({
+    ok = cert ~= nil, err = err, stored = store:get(conf.name .. ":latest") ~= nil,
+    account_url = account and account.url,
+    order_mark_ttl = store:ttl("edge:order:" .. conf.name),
+    account_cooloff_ttl = store:ttl("edge:acme-account:cooloff"),
+  })
+end
+
+-- pebble's http-01 validation lands here (from the client's challenge store, or the provider's).
 function _M.challenge()
   local token = ngx.var.uri:match("^/%.well%-known/acme%-challenge/([%w_-]+)$")
   local value = token and dict():get("token:" .. token)
+  for _, space in ipairs(token and { "direct", "fake" } or {}) do
+    value = value or dict():get("store:" .. space .. ":" .. ngx.var.host .. ":challenge:" .. token)
+  end
   if not value then
     return ngx.exit(404)
   end
