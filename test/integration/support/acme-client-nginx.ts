@@ -1,6 +1,3 @@
-import { nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
-import { LUA_ROOT } from '../../../charts/lua-sources';
-import { HARNESS_LUA_DIR } from './harness-nginx';
 import { TestNginx } from './test-nginx';
 
 export interface AcmeClientNginxOptions {
@@ -34,25 +31,9 @@ export class AcmeClientNginx extends TestNginx {
 
   renderConf(): string {
     const o = this.options;
-    const luaPath = [...(o.extraLuaPath ?? []), workerReadableDir(LUA_ROOT, this.dir), workerReadableDir(HARNESS_LUA_DIR, this.dir)]
-      .map((d) => `${d}/?.lua`).join(';');
-    const api = ['register', 'order', 'orders', 'directory', 'tokens', 'provider_issue'].map((name) => [
-      `    location = /${name} {`,
-      `      content_by_lua_block { require("acme_client_harness").${name}() }`,
-      '    }',
-    ].join('\n'));
+    const api = this.handlers('acme_client_harness', ['register', 'order', 'orders', 'directory', 'tokens', 'provider_issue']);
     return [
-      '# Written by test/integration/support/acme-client-nginx.ts for acme-client.test.ts.',
-      ...(runningAsRoot() ? [`user ${WORKER_USER};`] : []),
-      ...nginxModules().map((m) => `load_module ${m};`),
-      'worker_processes 2;',
-      `pid ${this.dir}/nginx.pid;`,
-      `error_log ${this.errorLogFile} info;`,
-      'events { worker_connections 1024; }',
-      'http {',
-      `  access_log ${this.dir}/access.log;`,
-      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${this.dir}/${t};`),
-      `  lua_package_path "${luaPath};;";`,
+      ...this.preamble({ writtenBy: 'acme-client-nginx.ts for acme-client.test.ts', workers: 2, connections: 1024, luaDirs: o.extraLuaPath }),
       '  lua_shared_dict acme_challenges 1m;',
       '  lua_socket_log_errors off;',
       `  lua_ssl_trusted_certificate ${o.trustedCaFile};`,
@@ -63,7 +44,7 @@ export class AcmeClientNginx extends TestNginx {
       '  client_max_body_size 256k;',
       '  server {',
       `    listen 127.0.0.1:${o.apiPort} reuseport;`,
-      api.join('\n'),
+      ...api,
       '  }',
       '  server {',
       `    listen 127.0.0.1:${o.challengePort} reuseport;`,

@@ -1,10 +1,5 @@
-import * as path from 'node:path';
-import { nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
-import { LUA_ROOT } from '../../../charts/lua-sources';
 import { TestNginx } from './test-nginx';
 
-/** The test's Lua harness (test/integration/support/lua/edge_harness.lua). */
-export const HARNESS_LUA_DIR = path.join(__dirname, 'lua');
 
 /** What the harness's init() receives (see edge_harness.lua). */
 export interface HarnessConfig {
@@ -37,25 +32,11 @@ export class HarnessNginx extends TestNginx {
   }
 
   renderConf(): string {
-    const modules = nginxModules();
-    const locations = ['normalize', 'verdict', 'allow', 'cached_denial', 'account', 'storage', 'cert_changes', 'metrics'].map((name) => [
-      `    location = /${name} {`,
-      `      content_by_lua_block { require("edge_harness").${name}() }`,
-      '    }',
-    ].join('\n'));
+    const locations = this.handlers('edge_harness',
+      ['normalize', 'verdict', 'allow', 'cached_denial', 'account', 'storage', 'cert_changes', 'metrics']);
     return [
-      '# Written by test/integration/support/harness-nginx.ts for lua-in-nginx.test.ts.',
-      ...(runningAsRoot() ? [`user ${WORKER_USER};`] : []),
-      ...modules.map((m) => `load_module ${m};`),
       // Two workers: the shared-dict caches and locks must work across workers.
-      'worker_processes 2;',
-      `pid ${this.dir}/nginx.pid;`,
-      `error_log ${this.errorLogFile} info;`,
-      'events { worker_connections 256; }',
-      'http {',
-      `  access_log ${this.dir}/access.log;`,
-      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${this.dir}/${t};`),
-      `  lua_package_path "${workerReadableDir(LUA_ROOT, this.dir)}/?.lua;${workerReadableDir(HARNESS_LUA_DIR, this.dir)}/?.lua;;";`,
+      ...this.preamble({ writtenBy: 'harness-nginx.ts for lua-in-nginx.test.ts', workers: 2, connections: 256 }),
       '  lua_shared_dict edge_cache 1m;',
       '  lua_shared_dict edge_metrics 1m;',
       '  # allow_domain.after_handshake looks for a certificate in auto-ssl\'s dict.',
@@ -68,7 +49,7 @@ export class HarnessNginx extends TestNginx {
       // reuseport: the kernel spreads connections over both workers, so concurrent requests
       // really meet in the shared dict from different workers.
       `    listen 127.0.0.1:${this.port} reuseport;`,
-      locations.join('\n'),
+      ...locations,
       '  }',
       '}',
       '',

@@ -1,8 +1,5 @@
-import { nginxModules, runningAsRoot, WORKER_USER, workerReadableDir } from '../../../bin/local-edge/nginx-instance';
 import { toLua } from '../../../charts/lua-literal';
-import { LUA_ROOT } from '../../../charts/lua-sources';
 import { OriginProxyOptions, renderOriginProxy } from '../../../charts/nginx-conf';
-import { HARNESS_LUA_DIR } from './harness-nginx';
 import { TestNginx } from './test-nginx';
 
 export interface OriginProxyNginxOptions {
@@ -40,17 +37,7 @@ export class OriginProxyNginx extends TestNginx {
     const proxy = renderOriginProxy(o.origin, o.trustedCaFile);
     const indent = (lines: string[], by: string) => lines.map((l) => (l ? `${by}${l}` : ''));
     return [
-      '# Written by test/integration/support/origin-proxy-nginx.ts for origin-proxy.test.ts.',
-      ...(runningAsRoot() ? [`user ${WORKER_USER};`] : []),
-      ...nginxModules().map((m) => `load_module ${m};`),
-      `worker_processes ${o.workerProcesses ?? 2};`,
-      `pid ${this.dir}/nginx.pid;`,
-      `error_log ${this.errorLogFile} info;`,
-      'events { worker_connections 1024; }',
-      'http {',
-      `  access_log ${this.dir}/access.log;`,
-      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${this.dir}/${t};`),
-      `  lua_package_path "${workerReadableDir(LUA_ROOT, this.dir)}/?.lua;${workerReadableDir(HARNESS_LUA_DIR, this.dir)}/?.lua;;";`,
+      ...this.preamble({ writtenBy: 'origin-proxy-nginx.ts for origin-proxy.test.ts', workers: o.workerProcesses ?? 2, connections: 1024 }),
       '  lua_shared_dict edge_cache 1m;',
       '  lua_socket_log_errors off;',
       '  init_by_lua_block {',
