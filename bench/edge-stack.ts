@@ -118,7 +118,7 @@ export class BenchStack {
   async startEdge(label: string, o: { proxyProtocol: boolean; originUrl: string; environment?: string }): Promise<NginxInstance> {
     const dir = path.join(this.workDir, `edge-${label}`);
     const profile: LocalProfile = {
-      instance: { name: label, dir, httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort() },
+      instance: { name: label, dir, httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort(), apiPort: await freePort() },
       edgeLuaDir: this.edgeLuaDir,
       autoSslTree: this.autoSslTree,
       loadModules: nginxModules(),

@@ -18,10 +18,11 @@ import { runIssuanceBench } from './issuance';
 import { Cleanup } from './lifecycle';
 import { CLOCK_TICKS, pin, PlacementSampler } from './measure';
 import { runProxyBench } from './proxy';
+import { renewalTable, runRenewalBench } from './renewal';
 import { certificateLine, handshakeTable, issuanceTable, placementLines, proxyTable } from './report';
 
 /** The benches, in the order they run. */
-const BENCHES = ['handshake', 'proxy', 'issuance'] as const;
+const BENCHES = ['handshake', 'proxy', 'issuance', 'renewal'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const DEFAULT_AUTO_SSL_TREE = '/opt/lua-resty-auto-ssl';
@@ -30,10 +31,11 @@ const WARMUP_SECONDS = 1;
 /** The handshake edge's origin: never requested. */
 const UNUSED_ORIGIN_URL = 'https://127.0.0.1:9';
 
-const USAGE = `usage: npm run bench -- [--rounds N] [--seconds S] [--only handshake|proxy|issuance[,...]] [--keep]
+const USAGE = `usage: npm run bench -- [--rounds N] [--seconds S] [--only handshake|proxy|issuance|renewal[,...]] [--keep]
   --rounds N    interleaved rounds (default 5)
   --seconds S   seconds per side per round (default 3; whole seconds for wrk)
-  --only ...    run only these benches (default: all; issuance = first issuance vs Caddy's on-demand TLS, and a burst)
+  --only ...    run only these benches (default: all; issuance = first issuance vs Caddy's on-demand TLS, and a burst;
+                renewal = a renewer pass over 100,000 indexed names vs the full SCAN listing; --rounds applies)
   --keep        keep the work directory (configs, logs) after the run`;
 
 interface Options { rounds: number; seconds: number; only: Bench[]; keep: boolean }
@@ -100,8 +102,10 @@ function missingPrerequisites(only: Bench[], autoSslReason?: string): string[] {
   };
   need(nginxBinary(), 'nginx');
   need('redis-server', 'redis-server');
-  need('pebble', 'pebble');
-  need('pebble-challtestsrv', 'pebble');
+  if (only.some((b) => b !== 'renewal')) {
+    need('pebble', 'pebble');
+    need('pebble-challtestsrv', 'pebble');
+  }
   need('openssl', 'openssl');
   need('taskset', 'util-linux');
   if (onPath(nginxBinary())) {
@@ -140,7 +144,9 @@ async function main(): Promise<void> {
 
   if (process.platform !== 'linux') usage('needs Linux (/proc, taskset)');
   const { tree, reason } = findAutoSslTree({ ...process.env, AUTO_SSL_TREE: process.env.AUTO_SSL_TREE || DEFAULT_AUTO_SSL_TREE });
-  const autoSslReason = tree ? undefined
+  // The renewal bench needs no lua-resty-auto-ssl, pebble nor domain check (BenchStack).
+  const needsStack = o.only.some((b) => b !== 'renewal');
+  const autoSslReason = tree || !needsStack ? undefined
     : process.env.AUTO_SSL_TREE ? reason : `AUTO_SSL_TREE is not set and ${DEFAULT_AUTO_SSL_TREE} is not a lua-resty-auto-ssl tree (${reason})`;
   const missing = missingPrerequisites(o.only, autoSslReason);
   if (os.cpus().length < 2) missing.push('a second CPU: the server and the client each get one (taskset)');
@@ -186,16 +192,16 @@ async function main(): Promise<void> {
     const client = o.only.includes('handshake') ? handshakeClient(workDir) : undefined;
     if (client?.fallbackReason) console.error(`bench: the C handshake client is not available: ${client.fallbackReason}; using the Node.js client`);
 
-    progress(`starting Redis, pebble + challtestsrv, the domain check (files in ${workDir})`);
-    const stack = await BenchStack.start(workDir, tree!.root, [CUSTOMER_NAME], cleanup);
+    if (needsStack) progress(`starting Redis, pebble + challtestsrv, the domain check (files in ${workDir})`);
+    const stack = needsStack ? await BenchStack.start(workDir, tree!.root, [CUSTOMER_NAME], cleanup) : undefined;
     const sampler = new PlacementSampler();
     const rounds = { rounds: o.rounds, seconds: o.seconds, warmupSeconds: WARMUP_SECONDS, sampler };
     const againstPlain = o.only.includes('handshake') || o.only.includes('proxy');
     let issued: { issuer: NginxInstance; cert: StoredCertificate } | undefined;
     if (againstPlain) {
       progress('starting the edge (proxy_protocol, as rendered) and having pebble issue a certificate through its first handshake');
-      const issuer = await stack.startEdge('handshake', { proxyProtocol: true, originUrl: UNUSED_ORIGIN_URL });
-      issued = { issuer, cert: await stack.issue(issuer, CUSTOMER_NAME) };
+      const issuer = await stack!.startEdge('handshake', { proxyProtocol: true, originUrl: UNUSED_ORIGIN_URL });
+      issued = { issuer, cert: await stack!.issue(issuer, CUSTOMER_NAME) };
     }
 
     // Each table is printed as soon as its bench is done (stdout; progress goes to stderr).
@@ -203,7 +209,7 @@ async function main(): Promise<void> {
       '',
       ...(againstPlain ? [`npm run bench: ${o.rounds} interleaved rounds × ${o.seconds} s per side (order alternating), after a ${WARMUP_SECONDS} s warm-up; `
         + 'medians [min–max]; ratios computed per round'] : ['npm run bench']),
-      `one nginx worker${o.only.includes('issuance') ? ' (and Caddy, GOMAXPROCS 1)' : ''} on CPU ${SERVER_CPU} (taskset); `
+      !needsStack ? `the renewal bench's nginx (1 worker) on CPU ${SERVER_CPU} (taskset), its Redis and everything else on CPU ${CLIENT_CPU}` : `one nginx worker${o.only.includes('issuance') ? ' (and Caddy, GOMAXPROCS 1)' : ''} on CPU ${SERVER_CPU} (taskset); `
         + `the client, the origin${o.only.includes('issuance') ? ', pebble' : ''} and everything else on CPU ${CLIENT_CPU}; `
         + (againstPlain ? 'server CPU = the worker\'s utime+stime / work done' : 'no CPU figures in the issuance bench'),
       machineLine(loadBefore),
@@ -212,16 +218,20 @@ async function main(): Promise<void> {
     ].join('\n'));
     if (client && issued) {
       progress(`handshake bench: ${o.rounds} rounds of ${o.seconds} s per side`);
-      console.log(`${handshakeTable(await runHandshakeBench({ stack, edge: issued.issuer, cert: issued.cert, client, cleanup, ...rounds }))}\n`);
+      console.log(`${handshakeTable(await runHandshakeBench({ stack: stack!, edge: issued.issuer, cert: issued.cert, client, cleanup, ...rounds }))}\n`);
     }
     await cleanup.runNow('edge handshake');
     if (o.only.includes('proxy') && issued) {
       progress(`proxy bench: ${o.rounds} rounds of ${Math.max(1, Math.round(o.seconds))} s per side`);
-      console.log(`${proxyTable(await runProxyBench({ stack, cert: issued.cert, cleanup, ...rounds }))}\n`);
+      console.log(`${proxyTable(await runProxyBench({ stack: stack!, cert: issued.cert, cleanup, ...rounds }))}\n`);
     }
     if (o.only.includes('issuance')) {
       progress('issuance bench: the edge vs Caddy, then the burst');
-      console.log(`${issuanceTable(await runIssuanceBench({ stack, cleanup, sampler }))}\n`);
+      console.log(`${issuanceTable(await runIssuanceBench({ stack: stack!, cleanup, sampler }))}\n`);
+    }
+    if (o.only.includes('renewal')) {
+      progress(`renewal bench: ${o.rounds} rounds`);
+      console.log(`${renewalTable(await runRenewalBench({ workDir, cleanup, rounds: o.rounds, progress, sampler }))}\n`);
     }
     console.log(placementLines(sampler.samples));
     await finish(0, o.keep);

@@ -50,6 +50,7 @@ Local edge running (files in ${workDir}):
   redis                                         127.0.0.1:${edge.redis.port}  (keys "local:*")
   pebble (ACME)                                 ${edge.pebble.directoryUrl}
   domain check (allows ${allowed.join(', ') || 'nothing'})  ${edge.domainCheck.url}?domain=<name>
+  domains API                                   ${edge.instances.map((i) => `${i.name}: http://127.0.0.1:${i.profile.instance.apiPort}`).join('; ')}  (token in ${edge.apiTokenFile})
 
 Try it: the first request gets a certificate issued during the handshake (a few seconds),
 the next ones are served from the cache:
@@ -59,6 +60,12 @@ the next ones are served from the cache:
 A name the domain check does not allow gets the self-signed fallback certificate (curl fails to verify it):
 
   curl --resolve not-ours.test:${edge.https.port}:127.0.0.1 --cacert ${edge.issuingChainFile} https://not-ours.test:${edge.https.port}/
+
+Register a name before its first visitor, then see its status (the domains API):
+
+  export EDGE_API_TOKEN=$(cat ${edge.apiTokenFile})
+  curl -X PUT -H "Authorization: Bearer $EDGE_API_TOKEN" http://127.0.0.1:${edge.instances[0].profile.instance.apiPort}/v1/domains/${name}
+  curl -H "Authorization: Bearer $EDGE_API_TOKEN" http://127.0.0.1:${edge.instances[0].profile.instance.apiPort}/v1/domains/${name}
 
 Allow more names when starting: EDGE_LOCAL_ALLOW=a.test,b.test npm run edge:local
 

@@ -11,6 +11,8 @@ import { POD, podNginxOptions } from './pod-layout';
 
 /** Name of the ConfigMap holding nginx.conf and our Lua modules. */
 export const EDGE_CONFIG_NAME = 'edge-config';
+/** Name of the in-cluster Service of the domains API (never bound to the NLB). */
+export const EDGE_API_SERVICE_NAME = 'edge-api';
 
 export interface EdgeChartProps extends ChartProps {
   readonly settings: EdgeSettings;
@@ -20,9 +22,10 @@ export interface EdgeChartProps extends ChartProps {
 
 /**
  * The edge workload of one environment: OpenResty with lua-resty-auto-ssl, its config, the
- * Service the NLB's TargetGroupBindings point at, and what keeps it available and contained
- * (PodDisruptionBudget, HorizontalPodAutoscaler, NetworkPolicies). Uses the Kubernetes API types
- * of cdk8s-plus-29 directly, so the manifest says exactly what is written here.
+ * Service the NLB's TargetGroupBindings point at, the in-cluster Service of the domains API, and
+ * what keeps it available and contained (PodDisruptionBudget, HorizontalPodAutoscaler,
+ * NetworkPolicies). Uses the Kubernetes API types of cdk8s-plus-29 directly, so the manifest
+ * says exactly what is written here.
  */
 export class EdgeChart extends Chart {
   /** The rendered nginx.conf (also in the ConfigMap). */
@@ -39,7 +42,16 @@ export class EdgeChart extends Chart {
     const luaKey = (modulePath: string) => modulePath.replace(/\//g, '.');
     const configData: Record<string, string> = { 'nginx.conf': this.nginxConf };
     for (const [modulePath, source] of Object.entries(luaModules)) configData[luaKey(modulePath)] = source;
-    const configHash = createHash('sha256').update(JSON.stringify(configData)).digest('hex').slice(0, 16);
+    // A config change rolls the pods (nginx.conf is a subPath mount, never updated in place). The
+    // DNS pre-check's targets are partly deploy-time values (the NLB's name and addresses: tokens
+    // in a stack, whose text changes with unrelated code): they are hashed without those, and
+    // roll the pods through an annotation of their own, which holds their deployed values.
+    const hashed = s.dnsPrecheck
+      ? { ...configData, 'nginx.conf': renderNginxConf(podNginxOptions({ ...s, dnsPrecheck: { names: [], addresses: [] } })) }
+      : configData;
+    const configHash = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
+    const podAnnotations: Record<string, string> = { 'edge/config-hash': configHash };
+    if (s.dnsPrecheck) podAnnotations['edge/dns-precheck'] = [...s.dnsPrecheck.names, ...s.dnsPrecheck.addresses].join(' ');
 
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: EDGE_CONFIG_NAME }, data: configData });
 
@@ -63,8 +75,7 @@ export class EdgeChart extends Chart {
         template: {
           metadata: {
             labels: { ...workloadLabels('edge', s.environment) },
-            // A config change rolls the pods.
-            annotations: { 'edge/config-hash': configHash },
+            annotations: podAnnotations,
           },
           spec: {
             serviceAccountName: 'edge',
@@ -92,10 +103,12 @@ export class EdgeChart extends Chart {
                 { name: 'http', containerPort: HTTP_PORT.container },
                 { name: 'https', containerPort: HTTPS_PORT.container },
                 { name: 'status', containerPort: POD.statusPort },
+                { name: 'api', containerPort: POD.apiPort },
               ],
               env: [
                 { name: 'REDIS_HOST', value: s.redis.host },
                 { name: 'REDIS_AUTH', valueFrom: { secretKeyRef: { name: s.redisAuthSecretName, key: 'token' } } },
+                { name: POD.apiTokenEnv, valueFrom: { secretKeyRef: { name: s.domainsApi.tokenSecretName, key: 'token' } } },
               ],
               resources: {
                 requests: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString(`${memoryRequestMi}Mi`) },
@@ -155,6 +168,17 @@ export class EdgeChart extends Chart {
       },
     });
 
+    // The domains API, for the product in the cluster: a Service of its own, so nothing that
+    // binds the "edge" Service (the NLB's TargetGroupBindings) can reach it.
+    new k8s.KubeService(this, 'ApiService', {
+      metadata: { name: EDGE_API_SERVICE_NAME },
+      spec: {
+        type: 'ClusterIP',
+        selector,
+        ports: [{ name: 'api', port: POD.apiPort, targetPort: k8s.IntOrString.fromString('api'), protocol: 'TCP' }],
+      },
+    });
+
     new k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
       metadata: { name: 'edge' },
       spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selector } },
@@ -189,7 +213,24 @@ export class EdgeChart extends Chart {
           { from: vpc, ports: [tcp(HTTP_PORT.container), tcp(HTTPS_PORT.container)] },
           // Probes and metrics scrapers, from inside the VPC.
           { from: vpc, ports: [tcp(POD.statusPort)] },
+          // Not the domains API port: edge-api-ingress admits its callers.
         ],
+      },
+    });
+
+    // The domains API port, from the configured namespaces and address ranges only. With none,
+    // no rule: nothing reaches it over the network (`kubectl port-forward` still does, through
+    // the kubelet, which NetworkPolicies do not filter).
+    const apiPeers = [
+      ...s.domainsApi.allowedNamespaces.map((name) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': name } } })),
+      ...s.domainsApi.allowedCidrs.map((cidr) => ({ ipBlock: { cidr } })),
+    ];
+    new k8s.KubeNetworkPolicy(this, 'ApiIngress', {
+      metadata: { name: 'edge-api-ingress' },
+      spec: {
+        podSelector: { matchLabels: selector },
+        policyTypes: ['Ingress'],
+        ingress: apiPeers.length > 0 ? [{ from: apiPeers, ports: [tcp(POD.apiPort)] }] : [],
       },
     });
 

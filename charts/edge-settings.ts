@@ -1,4 +1,4 @@
-import { CertificateKeyAlgorithm } from './nginx-conf';
+import { CertificateKeyAlgorithm, CertificateProfile } from './nginx-conf';
 
 /**
  * Everything an environment's edge workload needs, as plain values: the stack fills it from the
@@ -16,6 +16,10 @@ export interface EdgeSettings {
   readonly acmeDirectory: string;
   readonly contactEmail: string;
   readonly keyAlgorithm: CertificateKeyAlgorithm;
+  /** ACME profile asked for in each order (where the CA advertises profiles). */
+  readonly certificateProfile: CertificateProfile;
+  /** Renewal orders per hour for the environment. */
+  readonly renewalsPerHour: number;
   /** Customer domains expected: sizes the caches (and so the pods' memory). */
   readonly expectedDomains: number;
   readonly domainCheckUrl: string;
@@ -35,6 +39,21 @@ export interface EdgeSettings {
   readonly redisAuthSecretName: string;
   /** The VPC CIDR: the NLB (with client addresses in PROXY protocol) and the store live there. */
   readonly vpcCidr: string;
+  /** The domains API on the pods' API port: its bearer token, and who may reach the port. */
+  readonly domainsApi: {
+    /** Name of the Secret (key "token") holding the bearer token. Synced from Secrets Manager. */
+    readonly tokenSecretName: string;
+    /** Namespaces whose pods the NetworkPolicy admits to the API port. */
+    readonly allowedNamespaces: string[];
+    /** Address ranges the NetworkPolicy admits to the API port. */
+    readonly allowedCidrs: string[];
+  };
+  /**
+   * What customers' DNS must point at before an order (the DNS pre-check): our published names
+   * (a CNAME target) and static addresses (A records). Undefined: no pre-check. Some are known
+   * only at deploy time (the NLB's name and Elastic IPs): the chart rolls the pods when they change.
+   */
+  readonly dnsPrecheck?: { readonly names: string[]; readonly addresses: string[] };
   /** IP of the cluster DNS service, for nginx's resolver. */
   readonly clusterDnsIp: string;
 }

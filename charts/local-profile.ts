@@ -1,4 +1,4 @@
-import { NginxConfOptions, ORIGIN_PROXY_DEFAULTS } from './nginx-conf';
+import { NginxConfOptions, ORIGIN_PROXY_DEFAULTS, RENEWAL_PASS_INTERVAL_SECONDS, RENEWER_LEASE_TTL_SECONDS } from './nginx-conf';
 
 /** Where one local edge instance listens and keeps its files. */
 export interface LocalInstance {
@@ -7,6 +7,8 @@ export interface LocalInstance {
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly statusPort: number;
+  /** The domains API. */
+  readonly apiPort: number;
   /** Writable directory of this instance (pid, temp files, logs, auto-ssl state). */
   readonly dir: string;
 }
@@ -45,7 +47,14 @@ export interface LocalProfile {
   readonly proxyProtocol?: boolean;
   /** nginx `worker_processes`. @default 2 (a benchmark pins 1 worker to one core) */
   readonly workerProcesses?: number;
+  /** What customer names must point at before an order (resolved through originResolver). @default no pre-check */
+  readonly dnsPrecheck?: { readonly names: string[]; readonly addresses: string[] };
+  /** Renewal settings; tests shorten the pass interval and the lease. @default classic, 60 per hour, the pods' interval and TTL */
+  readonly renewal?: Partial<NginxConfOptions['renewal']>;
 }
+
+/** Environment variable holding the domains API token of a local instance. */
+export const LOCAL_API_TOKEN_ENV = 'EDGE_API_TOKEN';
 
 /** nginx options of a local edge instance: the same renderer as the pods, local paths and ports. */
 export function localNginxOptions(p: LocalProfile): NginxConfOptions {
@@ -58,7 +67,9 @@ export function localNginxOptions(p: LocalProfile): NginxConfOptions {
     runDir: `${i.dir}/run`,
     errorLog: { path: `${i.dir}/error.log`, level: 'info' },
     accessLog: `${i.dir}/access.log`,
-    listen: { address: '127.0.0.1', http: i.httpPort, https: i.httpsPort, status: i.statusPort },
+    listen: { address: '127.0.0.1', http: i.httpPort, https: i.httpsPort, status: i.statusPort, api: i.apiPort },
+    domainsApi: { tokenEnv: LOCAL_API_TOKEN_ENV },
+    dnsPrecheck: p.dnsPrecheck && p.originResolver ? { resolver: p.originResolver, ...p.dnsPrecheck } : undefined,
     proxyProtocol: p.proxyProtocol ?? true,
     realIpFrom: ['127.0.0.1'],
     // The test DNS (challtestsrv) when given: it names the ACME server (localhost) and the origin.
@@ -71,8 +82,13 @@ export function localNginxOptions(p: LocalProfile): NginxConfOptions {
       acmeDirectory: p.acmeDirectory,
       contactEmail: 'edge-local@example.com',
       keyAlgorithm: 'prime256v1',
-      renewCheckIntervalSeconds: 86400,
       expectedDomains: 100,
+    },
+    renewal: {
+      profile: p.renewal?.profile ?? 'classic',
+      renewalsPerHour: p.renewal?.renewalsPerHour ?? 60,
+      passIntervalSeconds: p.renewal?.passIntervalSeconds ?? RENEWAL_PASS_INTERVAL_SECONDS,
+      leaseTtlSeconds: p.renewal?.leaseTtlSeconds ?? RENEWER_LEASE_TTL_SECONDS,
     },
     redis: { hostEnv: 'REDIS_HOST', port: p.redisPort, tls: false, connectTimeoutMs: 500, readTimeoutMs: 1000 },
     domainCheck: {

@@ -3,6 +3,13 @@ import { LuaValue, toLua } from './lua-literal';
 /** Certificate key types our ACME client generates (OpenSSL curve names; RSA with its size). */
 export type CertificateKeyAlgorithm = 'prime256v1' | 'secp384r1' | 'rsa2048';
 
+/**
+ * Let's Encrypt's certificate profiles: "classic" (90 days, 64 from 2027-02-10, 45 from
+ * 2028-02-16), "tlsserver" (45 days), "shortlived" (160 hours).
+ */
+export const CERTIFICATE_PROFILES = ['classic', 'tlsserver', 'shortlived'] as const;
+export type CertificateProfile = typeof CERTIFICATE_PROFILES[number];
+
 /** The ACME client's name of each key type (edge.acme.crypto). */
 const ACME_KEY_TYPES: Record<CertificateKeyAlgorithm, string> = {
   prime256v1: 'ec-p256', secp384r1: 'ec-p384', rsa2048: 'rsa-2048',
@@ -14,6 +21,13 @@ export const ACME_ORDER_TIMEOUT_SECONDS = 30;
 export const ACME_REQUEST_TIMEOUT_MS = 5000;
 /** Orders one worker runs at once (on cosockets); more wait for a slot, within the order timeout. */
 export const ACME_CONCURRENT_ORDERS_PER_WORKER = 16;
+
+/** Seconds between two passes of the environment's renewer (jittered by ±20 %). */
+export const RENEWAL_PASS_INTERVAL_SECONDS = 60;
+/** TTL of the renewer's lease: a stopped renewer is replaced by another instance within it. */
+export const RENEWER_LEASE_TTL_SECONDS = 30;
+/** Due names the renewer takes from the index per store command. */
+export const RENEWAL_BATCH = 50;
 
 /** Everything the nginx.conf of an edge instance depends on. No defaults: profiles fill them. */
 export interface NginxConfOptions {
@@ -40,6 +54,8 @@ export interface NginxConfOptions {
     readonly https: number;
     /** Health and metrics, never exposed through the NLB. */
     readonly status: number;
+    /** The domains API (for the product; never behind the NLB). */
+    readonly api: number;
   };
   /** Whether the HTTP/HTTPS listeners expect a PROXY protocol header (behind the NLB: yes). */
   readonly proxyProtocol: boolean;
@@ -61,10 +77,19 @@ export interface NginxConfOptions {
     /** Contact email of the ACME account. */
     readonly contactEmail: string;
     readonly keyAlgorithm: CertificateKeyAlgorithm;
-    /** Seconds between renewal scans. */
-    readonly renewCheckIntervalSeconds: number;
     /** Customer domains expected: sizes the certificate cache (about 100 certificates per MB). */
     readonly expectedDomains: number;
+  };
+  /** Renewals: one renewer per environment (a lease in the store), a due index, ARI windows. */
+  readonly renewal: {
+    /** Profile asked for in every order, where the ACME directory advertises profiles. */
+    readonly profile: CertificateProfile;
+    /** Renewal orders per hour for the whole environment (new names are not counted against it). */
+    readonly renewalsPerHour: number;
+    /** Seconds between two passes of the renewer. @default RENEWAL_PASS_INTERVAL_SECONDS */
+    readonly passIntervalSeconds: number;
+    /** TTL of the renewer's lease. @default RENEWER_LEASE_TTL_SECONDS */
+    readonly leaseTtlSeconds: number;
   };
   readonly redis: {
     /** Environment variable holding the Redis host name (known only at deploy time). */
@@ -93,6 +118,23 @@ export interface NginxConfOptions {
     readonly peerWaitSeconds: number;
     /** Our own host names: never issued for. */
     readonly edgeHostnames: string[];
+  };
+  /** The domains API: the product registers, inspects and removes customer domains. */
+  readonly domainsApi: {
+    /** Environment variable holding the bearer token every call must carry (from a Secret). */
+    readonly tokenEnv: string;
+  };
+  /**
+   * The DNS pre-check before any order: the name must resolve through one of `names` (a CNAME
+   * in its chain) or to one of `addresses`. Undefined: no pre-check.
+   */
+  readonly dnsPrecheck?: {
+    /** DNS server "ip:port" asked (the cluster DNS in pods). */
+    readonly resolver: string;
+    /** Our published names customers CNAME to (the edge host names, the NLB's name). */
+    readonly names: string[];
+    /** Our static addresses apex domains point A records at (the NLB's Elastic IPs). */
+    readonly addresses: string[];
   };
   /** The product's origin; requests are proxied with Host preserved, over a keep-alive pool. */
   readonly origin: OriginProxyOptions;
@@ -277,13 +319,12 @@ export function renderNginxConf(o: NginxConfOptions): string {
   const dicts = sharedDictSizes(o.autoSsl.expectedDomains);
   const pp = o.proxyProtocol ? ['proxy_protocol'] : [];
   const origin = renderOriginProxy(o.origin, o.trustedCaFile);
-  const env = [o.redis.hostEnv, o.redis.authEnv].filter((e): e is string => e !== undefined);
+  const env = [o.redis.hostEnv, o.redis.authEnv, o.domainsApi.tokenEnv].filter((e): e is string => e !== undefined);
 
   const edgeConfig = toLua({
     environment: o.environment,
     auto_ssl: {
       dir: o.autoSsl.dir,
-      renew_check_interval: o.autoSsl.renewCheckIntervalSeconds,
     },
     acme: {
       directory_url: o.autoSsl.acmeDirectory,
@@ -292,6 +333,13 @@ export function renderNginxConf(o: NginxConfOptions): string {
       timeout: ACME_REQUEST_TIMEOUT_MS,
       order_timeout: ACME_ORDER_TIMEOUT_SECONDS,
       max_concurrent_orders: ACME_CONCURRENT_ORDERS_PER_WORKER,
+      profile: o.renewal.profile,
+    },
+    renewal: {
+      renewals_per_hour: o.renewal.renewalsPerHour,
+      pass_interval: o.renewal.passIntervalSeconds,
+      lease_ttl: o.renewal.leaseTtlSeconds,
+      batch: RENEWAL_BATCH,
     },
     redis: {
       host_env: o.redis.hostEnv,
@@ -318,6 +366,12 @@ export function renderNginxConf(o: NginxConfOptions): string {
       poll_interval: CERT_CHANGE_POLL_SECONDS,
     },
     origin: origin.luaConfig,
+    domains_api: { token_env: o.domainsApi.tokenEnv },
+    dns_precheck: o.dnsPrecheck && {
+      resolver: o.dnsPrecheck.resolver,
+      names: o.dnsPrecheck.names,
+      addresses: o.dnsPrecheck.addresses,
+    },
   }, '    ');
 
   const realIp = o.proxyProtocol
@@ -419,6 +473,19 @@ export function renderNginxConf(o: NginxConfOptions): string {
     '    location = /metrics {',
     '      default_type text/plain;',
     '      content_by_lua_block { require("edge.setup").metrics() }',
+    '    }',
+    '    location / {',
+    '      return 404;',
+    '    }',
+    '  }',
+    '',
+    '  # The domains API: the product registers, inspects and removes customer domains. Bearer',
+    '  # token on every call; never behind the NLB (a NetworkPolicy admits the product only).',
+    '  server {',
+    `    ${listen(o, o.listen.api)}`,
+    '    client_max_body_size 16k;',
+    '    location /v1/ {',
+    '      content_by_lua_block { require("edge.setup").domains_api() }',
     '    }',
     '    location / {',
     '      return 404;',

@@ -1,6 +1,6 @@
 import { EdgeSettings } from './edge-settings';
 import { HTTP_PORT, HTTPS_PORT } from './edge-ports';
-import { NginxConfOptions, ORIGIN_PROXY_DEFAULTS } from './nginx-conf';
+import { NginxConfOptions, ORIGIN_PROXY_DEFAULTS, RENEWAL_PASS_INTERVAL_SECONDS, RENEWER_LEASE_TTL_SECONDS } from './nginx-conf';
 
 /** Paths and ports inside the edge pod: the image (image/Dockerfile) and the chart's mounts agree on these. */
 export const POD = {
@@ -17,6 +17,10 @@ export const POD = {
   fallbackKey: '/usr/local/share/edge/fallback.key',
   caBundle: '/etc/ssl/certs/ca-certificates.crt',
   statusPort: 8081,
+  /** The domains API (the product's calls; never behind the NLB). */
+  apiPort: 8082,
+  /** Environment variable of the domains API's bearer token (from the Secret of that name's key "token"). */
+  apiTokenEnv: 'EDGE_API_TOKEN',
   /** nginx workers per pod; matches the CPU the pod requests (no CPU limit, no throttling). */
   workerProcesses: 2,
   /** Non-root user and group of the image. */
@@ -34,7 +38,7 @@ export function podNginxOptions(s: EdgeSettings): NginxConfOptions {
     // nginx's own stderr target; /dev/stderr cannot be opened when stderr is a socket.
     errorLog: { path: 'stderr', level: 'warn' },
     accessLog: '/dev/stdout',
-    listen: { http: HTTP_PORT.container, https: HTTPS_PORT.container, status: POD.statusPort },
+    listen: { http: HTTP_PORT.container, https: HTTPS_PORT.container, status: POD.statusPort, api: POD.apiPort },
     proxyProtocol: true,
     realIpFrom: [s.vpcCidr],
     resolver: s.clusterDnsIp,
@@ -46,9 +50,16 @@ export function podNginxOptions(s: EdgeSettings): NginxConfOptions {
       acmeDirectory: s.acmeDirectory,
       contactEmail: s.contactEmail,
       keyAlgorithm: s.keyAlgorithm,
-      renewCheckIntervalSeconds: 86400,
       expectedDomains: s.expectedDomains,
     },
+    renewal: {
+      profile: s.certificateProfile,
+      renewalsPerHour: s.renewalsPerHour,
+      passIntervalSeconds: RENEWAL_PASS_INTERVAL_SECONDS,
+      leaseTtlSeconds: RENEWER_LEASE_TTL_SECONDS,
+    },
+    domainsApi: { tokenEnv: POD.apiTokenEnv },
+    dnsPrecheck: s.dnsPrecheck && { resolver: `${s.clusterDnsIp}:53`, ...s.dnsPrecheck },
     redis: {
       hostEnv: 'REDIS_HOST',
       port: s.redis.port,

@@ -7,6 +7,7 @@
  * time with a message that names the field and what is allowed, and an unknown key (at any level)
  * with the nearest known field, so a misspelling never falls back to a default unnoticed.
  */
+import { CERTIFICATE_PROFILES, CertificateProfile } from '../charts/nginx-conf';
 
 /** Let's Encrypt production directory: the default for prod and staging. */
 export const LETS_ENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -79,6 +80,19 @@ export interface EnvironmentConfig {
   readonly acmeDirectory?: string;
   /** Key type of issued certificates. @default "prime256v1" (ECDSA P-256) */
   readonly keyAlgorithm?: string;
+  /**
+   * ACME profile asked for in each order, where the CA advertises profiles: "classic" (90 days;
+   * 64 from 2027-02-10, 45 from 2028-02-16), "tlsserver" (45 days) or "shortlived" (160 hours).
+   * @default "classic"
+   */
+  readonly certificateProfile?: string;
+  /**
+   * Renewal orders per hour for the environment, spread over the hour. Let's Encrypt allows 300
+   * new orders per account per 3 hours; the default leaves 120 of them for new names. Renewals
+   * the CA's ARI covers (orders with "replaces") are exempt from its limits, but are counted here
+   * too: raise it for many names on short profiles. @default 60
+   */
+  readonly renewalsPerHour?: number;
   /** Minimum number of edge pods. @default 3 for prod, 2 for staging, 1 for dev; prod needs at least 2 */
   readonly replicas?: number;
   /** Maximum number of edge pods the autoscaler may run. @default 3 x replicas */
@@ -93,6 +107,32 @@ export interface EnvironmentConfig {
   readonly redisNodes?: number;
   /** One Elastic IP per AZ on the NLB, so apex domains can use A records. @default true for prod/staging, false for dev */
   readonly staticIps?: boolean;
+  /**
+   * Who may call the domains API (PUT/GET/DELETE /v1/domains/{name}, GET /v1/domains) on the edge
+   * pods' API port: a NetworkPolicy admits these peers and nothing else. The NLB never carries the
+   * API, and every call needs the bearer token besides.
+   * @default {} (no peer: the API is reachable only through `kubectl port-forward`)
+   */
+  readonly domainsApi?: DomainsApiConfig;
+  /**
+   * Before an order, check that the customer's name points at this environment: a CNAME chain
+   * through one of edgeHostnames or the NLB's DNS name, or A records to the NLB's Elastic IPs.
+   * A name not pointed at us yet costs no failed validation (5 per name per hour at Let's Encrypt).
+   * @default true
+   */
+  readonly dnsPrecheck?: boolean;
+}
+
+/** The peers a NetworkPolicy admits to the domains API port of an environment's edge pods. */
+export interface DomainsApiConfig {
+  /** Namespaces (lower-case DNS labels) whose pods may call the API, e.g. the product's. @default [] */
+  readonly allowedNamespaces?: string[];
+  /**
+   * IPv4 CIDRs (network addresses, not /0) whose clients may call the API, by their source address
+   * as the pod sees it: pods in the cluster, or VPC clients that reach pod IPs (the cluster's
+   * security group must admit those too). @default []
+   */
+  readonly allowedCidrs?: string[];
 }
 
 /** Deploying from GitHub Actions: the roles its workflows assume through GitHub's OIDC provider. */
@@ -131,8 +171,12 @@ export interface ResolvedPlatformConfig extends Required<Omit<PlatformConfig, 'a
 export interface ResolvedEnvironmentConfig extends Required<EnvironmentConfig> {
   readonly kind: EnvironmentKind;
   readonly keyAlgorithm: KeyAlgorithm;
+  readonly certificateProfile: CertificateProfile;
   readonly redisMode: RedisMode;
+  readonly domainsApi: ResolvedDomainsApiConfig;
 }
+
+export type ResolvedDomainsApiConfig = Required<DomainsApiConfig>;
 
 export type ResolvedDeliveryConfig = Required<DeliveryConfig>;
 
@@ -324,11 +368,58 @@ export function instanceArchitecture(instanceType: string): 'x86_64' | 'arm64' |
   return match[3].startsWith('g') ? 'arm64' : 'x86_64';
 }
 
-function checkCidr(checker: Checker, field: string, cidr: string): void {
+/** Reports a string that is not an IPv4 CIDR; returns whether it is one. */
+function checkCidr(checker: Checker, field: string, cidr: string): boolean {
   const match = CIDR.exec(cidr);
   if (!match || match.slice(1, 5).some((octet) => Number(octet) > 255) || Number(match[5]) > 32) {
     checker.fail(field, `must be an IPv4 CIDR such as "203.0.113.0/24", got "${cidr}"`);
+    return false;
   }
+  return true;
+}
+
+/** The network address of a valid IPv4 CIDR ("10.1.2.3/16" -> "10.1.0.0/16"). */
+export function cidrNetwork(cidr: string): string {
+  const [address, bits] = cidr.split('/');
+  const prefix = Number(bits);
+  const value = address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const network = (value & mask) >>> 0;
+  return `${[24, 16, 8, 0].map((shift) => (network >>> shift) & 255).join('.')}/${prefix}`;
+}
+
+/** The domains API's peers at `path` ("environments[0].domainsApi"); an unknown key is refused. */
+function resolveDomainsApi(raw: unknown, path: string): { config: ResolvedDomainsApiConfig; problems: string[] } {
+  const none: ResolvedDomainsApiConfig = { allowedNamespaces: [], allowedCidrs: [] };
+  if (raw === undefined) return { config: none, problems: [] };
+  if (!isObject(raw)) return { config: none, problems: [`${path}: must be an object with allowedNamespaces and/or allowedCidrs, got ${describe(raw)}`] };
+  const c = new Checker(raw, path);
+
+  const allowedNamespaces = c.strings('allowedNamespaces', []);
+  for (const namespace of allowedNamespaces) {
+    if (!DNS_LABEL.test(namespace)) {
+      c.fail('allowedNamespaces', `"${namespace}" is not a namespace name: a lower-case DNS label of at most 63 characters (a-z, 0-9, "-")`);
+    }
+  }
+  for (const repeated of repeats(allowedNamespaces)) c.fail('allowedNamespaces', `"${repeated}" appears twice`);
+
+  const allowedCidrs = c.strings('allowedCidrs', []);
+  for (const cidr of allowedCidrs) {
+    if (!checkCidr(c, 'allowedCidrs', cidr)) continue;
+    if (cidr.endsWith('/0')) {
+      c.fail('allowedCidrs', `"${cidr}" admits every address to the domains API; list the product's ranges, or use allowedNamespaces`);
+    } else if (cidrNetwork(cidr) !== cidr) {
+      c.fail('allowedCidrs', `"${cidr}" has host bits set; its network is "${cidrNetwork(cidr)}"`);
+    }
+  }
+  for (const repeated of repeats(allowedCidrs)) c.fail('allowedCidrs', `"${repeated}" appears twice`);
+  c.rejectUnknown();
+  return { config: { allowedNamespaces, allowedCidrs }, problems: c.problems };
+}
+
+/** The items of a list that appear more than once, each once. */
+function repeats(items: string[]): string[] {
+  return [...new Set(items.filter((item, i) => items.indexOf(item) !== i))];
 }
 
 function resolvePlatform(raw: unknown): { config: ResolvedPlatformConfig; problems: string[] } {
@@ -458,6 +549,8 @@ function resolveEnvironment(raw: unknown, path: string, fixedName?: string): { c
   }
   const acmeDirectory = c.httpsUrl('acmeDirectory', defaults.acmeDirectory);
   const keyAlgorithm = c.oneOf('keyAlgorithm', KEY_ALGORITHMS, 'prime256v1');
+  const certificateProfile = c.oneOf('certificateProfile', CERTIFICATE_PROFILES, 'classic');
+  const renewalsPerHour = c.integer('renewalsPerHour', 60, 1, 10_000);
 
   const replicas = c.integer('replicas', defaults.replicas, 1, 100);
   if (kind === 'prod' && replicas < 2) {
@@ -474,13 +567,16 @@ function resolveEnvironment(raw: unknown, path: string, fixedName?: string): { c
   if (!/^cache\.[a-z0-9]+\.[a-z0-9]+$/.test(redisNodeType)) c.fail('redisNodeType', `must be an ElastiCache node type such as "cache.m7g.large", got "${redisNodeType}"`);
   const redisNodes = c.integer('redisNodes', 2, 2, 6);
   const staticIps = c.boolean('staticIps', defaults.staticIps);
+  const domainsApi = resolveDomainsApi(c.field('domainsApi'), `${path}.domainsApi`);
+  const dnsPrecheck = c.boolean('dnsPrecheck', true);
   c.rejectUnknown();
 
   return {
-    problems: c.problems,
+    problems: [...c.problems, ...domainsApi.problems],
     config: {
       name, kind: kind ?? 'dev', domainCheckUrl, originUrl, contactEmail, edgeHostnames, acmeDirectory,
-      keyAlgorithm, replicas, maxReplicas, expectedDomains, redisMode, redisNodeType, redisNodes, staticIps,
+      keyAlgorithm, certificateProfile, renewalsPerHour, replicas, maxReplicas, expectedDomains, redisMode, redisNodeType, redisNodes, staticIps,
+      domainsApi: domainsApi.config, dnsPrecheck,
     },
   };
 }

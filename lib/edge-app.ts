@@ -53,6 +53,7 @@ export function buildEdgeApp(app: App, config: ResolvedAppConfig): EdgeAppStacks
       addons: platform.addons,
       certStore,
       alarmTopic: platform.alarmTopic,
+      applicationLogs: platform.health.applicationLogs,
       description: `Custom-domain edge: ${environment.name} namespace, NLB and workload`,
     });
   }

@@ -1,4 +1,4 @@
-import { aws_cloudwatch as cloudwatch, Duration } from 'aws-cdk-lib';
+import { aws_cloudwatch as cloudwatch, aws_logs as logs, Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
 import { EdgeLoadBalancer } from './edge-load-balancer';
@@ -7,13 +7,16 @@ export interface EdgeMonitoringProps {
   readonly environmentName: string;
   readonly loadBalancer: EdgeLoadBalancer;
   readonly alarmTopic: AlarmTopic;
+  /** The cluster's container logs (Container Insights), where the edge pods' lines land. */
+  readonly applicationLogs: logs.ILogGroup;
   /** Widgets of the environment's certificate store, when it has one in ElastiCache. */
   readonly storeWidgets?: cloudwatch.IWidget[];
 }
 
 /**
  * Eyes on one environment: alarms when the NLB sees an unhealthy edge pod, or no healthy one,
- * and a dashboard of the NLB's traffic and targets (and the certificate store).
+ * or when a certificate nears expiry, and a dashboard of the NLB's traffic and targets (and the
+ * certificate store).
  */
 export class EdgeMonitoring extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
@@ -38,6 +41,25 @@ export class EdgeMonitoring extends Construct {
         evaluationPeriods: 2, treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       }));
     }
+    // The renewer logs "certificates near expiry" at each pass while any certificate is within 7
+    // days (or a tenth of its lifetime) of expiry (lua/edge/renewal/renewer.lua, report).
+    const nearExpiry = new logs.MetricFilter(this, 'CertificatesNearExpiryLines', {
+      logGroup: props.applicationLogs,
+      filterPattern: logs.FilterPattern.all(
+        logs.FilterPattern.stringValue('$.kubernetes.namespace_name', '=', props.environmentName),
+        logs.FilterPattern.stringValue('$.log', '=', '*certificates near expiry*'),
+      ),
+      metricNamespace: 'CustomDomainEdge',
+      metricName: 'CertificatesNearExpiryReports',
+      dimensions: { Environment: '$.kubernetes.namespace_name' },
+      metricValue: '1',
+    });
+    this.alarms.push(new cloudwatch.Alarm(this, 'CertificatesNearExpiry', {
+      alarmDescription: `${props.environmentName}: a certificate is within 7 days (or a tenth of its lifetime) of expiry and not renewed: see the renewer's log`,
+      metric: nearExpiry.metric({ statistic: 'Sum', period: Duration.minutes(5), dimensionsMap: { Environment: props.environmentName } }),
+      threshold: 1, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }));
     for (const alarm of this.alarms) props.alarmTopic.notify(alarm);
 
     const nlb = lb.loadBalancer.metrics;

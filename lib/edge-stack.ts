@@ -1,10 +1,12 @@
 import * as path from 'node:path';
 import {
-  aws_ec2 as ec2, aws_ecr_assets as ecrAssets, aws_eks_v2 as eks, aws_secretsmanager as secretsmanager,
+  aws_ec2 as ec2, aws_ecr_assets as ecrAssets, aws_eks_v2 as eks, aws_logs as logs, aws_secretsmanager as secretsmanager,
   CfnOutput, RemovalPolicy, Stack, StackProps,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { EDGE_API_SERVICE_NAME } from '../charts/edge-chart';
 import { EDGE_SERVICE_NAME } from '../charts/edge-ports';
+import { POD } from '../charts/pod-layout';
 import { REDIS_PORT } from './cert-store';
 import { ClusterAddons } from './cluster-addons';
 import { ResolvedEnvironmentConfig, ResolvedPlatformConfig } from './config';
@@ -13,9 +15,9 @@ import { CertStoreStack } from './cert-store-stack';
 import { EdgeLoadBalancer } from './edge-load-balancer';
 import { EdgeMonitoring } from './edge-monitoring';
 import { acknowledgeNag } from './nag';
-import { RedisAuthSync } from './redis-auth-sync';
+import { SecretSync } from './secret-sync';
 import { TargetGroupBinding } from './target-group-binding';
-import { REDIS_AUTH_SECRET_NAME, workloadCharts, workloadSettings } from './workload-settings';
+import { DOMAINS_API_SECRET_NAME, REDIS_AUTH_SECRET_NAME, workloadCharts, workloadSettings } from './workload-settings';
 
 /** The repository root: the edge image is built from image/Dockerfile with lua/ in its context. */
 const REPO_ROOT = path.join(__dirname, '..');
@@ -30,12 +32,15 @@ export interface EdgeStackProps extends StackProps {
   /** The environment's ElastiCache store (its alarms' widgets join the dashboard); absent for in-cluster Redis. */
   readonly certStore?: CertStoreStack;
   readonly alarmTopic: AlarmTopic;
+  /** The cluster's container logs (Container Insights): the renewer's expiry warnings are counted there. */
+  readonly applicationLogs: logs.ILogGroup;
 }
 
 /**
  * One environment on the shared cluster: its namespace; its workload (the edge chart, and for
- * in-cluster mode the Redis chart); the Redis AUTH secret synced from Secrets Manager; its own
- * internet-facing NLB with TargetGroupBindings onto the edge Service; and the outputs customers
+ * in-cluster mode the Redis chart); the Redis AUTH secret and the domains API's bearer token,
+ * synced from Secrets Manager; its own internet-facing NLB with TargetGroupBindings onto the edge
+ * Service (the domains API has a Service of its own, never bound); and the outputs customers
  * and operators need. Deleting the stack deletes the namespace (and all in it) and the NLB; the
  * platform and any ElastiCache store are untouched.
  */
@@ -43,6 +48,8 @@ export class EdgeStack extends Stack {
   readonly namespace: eks.KubernetesManifest;
   readonly edgeLoadBalancer: EdgeLoadBalancer;
   readonly image: ecrAssets.DockerImageAsset;
+  /** The domains API's bearer token (generated; the product reads it from here). */
+  readonly domainsApiToken: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: EdgeStackProps) {
     super(scope, id, props);
@@ -78,16 +85,36 @@ export class EdgeStack extends Stack {
 
     const store = props.certStore?.certStore;
     const redisSecret = store?.authToken ?? this.inClusterRedisPassword(env.name);
-    const secretSync = new RedisAuthSync(this, 'RedisAuth', {
-      cluster, namespace: env.name, secret: redisSecret, secretKey: store?.encryptionKey,
-      targetSecretName: REDIS_AUTH_SECRET_NAME,
+    this.domainsApiToken = new secretsmanager.Secret(this, 'DomainsApiToken', {
+      description: `Bearer token of the ${env.name} edge's domains API: the product sends it on every call`,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    acknowledgeNag(this.domainsApiToken, 'The product holds a copy of the token and the pods read it at start: a rotation is a coordinated change (new value, the product takes it, the pods roll), not a blind rotation Lambda that would lock the product out', 'SMG4');
+    // The construct ID predates the API token: kept, so the deployed service account, its role and
+    // the manifest keep their logical IDs (new IDs would apply the same-named objects anew, then
+    // delete the old resources, and with them the SecretStore, the service account and the Secrets).
+    const secretSync = new SecretSync(this, 'RedisAuth', {
+      cluster,
+      namespace: env.name,
+      secrets: [
+        { targetSecretName: REDIS_AUTH_SECRET_NAME, secret: redisSecret, encryptionKey: store?.encryptionKey },
+        { targetSecretName: DOMAINS_API_SECRET_NAME, secret: this.domainsApiToken },
+      ],
     });
     secretSync.node.addDependency(this.namespace);
     secretSync.manifest.node.addDependency(props.addons.externalSecrets);
 
+    // Before the workload: the DNS pre-check's targets are its name and Elastic IPs.
+    this.edgeLoadBalancer = new EdgeLoadBalancer(this, 'LoadBalancer', { vpc, staticIps: env.staticIps });
+
     const settings = workloadSettings(props.platform, env, {
       image: this.image.imageUri,
       elastiCacheHost: store?.primaryEndpoint,
+      loadBalancer: {
+        dnsName: this.edgeLoadBalancer.loadBalancer.loadBalancerDnsName,
+        staticIps: this.edgeLoadBalancer.staticIpAddresses,
+      },
     });
     const charts = workloadCharts(settings);
     const workload = new eks.KubernetesManifest(this, 'Workload', { cluster, overwrite: true, manifest: charts.edge.toJson() });
@@ -97,7 +124,6 @@ export class EdgeStack extends Stack {
       redis.node.addDependency(secretSync, props.addons.storageClass);
     }
 
-    this.edgeLoadBalancer = new EdgeLoadBalancer(this, 'LoadBalancer', { vpc, staticIps: env.staticIps });
     for (const [name, target] of [['http', this.edgeLoadBalancer.http], ['https', this.edgeLoadBalancer.https]] as const) {
       const binding = new TargetGroupBinding(this, `${name === 'http' ? 'Http' : 'Https'}Binding`, {
         cluster,
@@ -116,6 +142,7 @@ export class EdgeStack extends Stack {
       environmentName: env.name,
       loadBalancer: this.edgeLoadBalancer,
       alarmTopic: props.alarmTopic,
+      applicationLogs: props.applicationLogs,
       storeWidgets: props.certStore?.alarms.widgets,
     });
 
@@ -132,6 +159,14 @@ export class EdgeStack extends Stack {
     new CfnOutput(this, 'RedisEndpoint', {
       value: `${settings.redis.host}:${REDIS_PORT}`,
       description: props.certStore ? 'ElastiCache certificate store (TLS + AUTH)' : 'In-cluster Redis StatefulSet',
+    });
+    new CfnOutput(this, 'DomainsApiTokenSecretArn', {
+      value: this.domainsApiToken.secretArn,
+      description: 'The domains API bearer token: aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',
+    });
+    new CfnOutput(this, 'DomainsApiUrl', {
+      value: `http://${EDGE_API_SERVICE_NAME}.${env.name}.svc.cluster.local:${POD.apiPort}/v1/domains`,
+      description: `The domains API in the cluster (from the namespaces and CIDRs of domainsApi; else kubectl -n ${env.name} port-forward svc/${EDGE_API_SERVICE_NAME} ${POD.apiPort})`,
     });
   }
 

@@ -21,6 +21,7 @@ export class PlatformStack extends Stack {
   readonly edgeCluster: EdgeCluster;
   readonly addons: ClusterAddons;
   readonly alarmTopic: AlarmTopic;
+  readonly health: ClusterHealth;
   private readonly zones: string[];
 
   constructor(scope: Construct, id: string, props: PlatformStackProps) {
@@ -56,7 +57,7 @@ export class PlatformStack extends Stack {
     this.edgeCluster = new EdgeCluster(this, 'Edge', { vpc: this.vpc, platform });
     this.addons = new ClusterAddons(this, 'Addons', { cluster: this.edgeCluster.cluster, nodegroup: this.edgeCluster.nodegroup });
     this.alarmTopic = new AlarmTopic(this, 'Alarms', { email: platform.alarmEmail });
-    new ClusterHealth(this, 'Health', { cluster: this.edgeCluster.cluster, alarmTopic: this.alarmTopic });
+    this.health = new ClusterHealth(this, 'Health', { cluster: this.edgeCluster.cluster, alarmTopic: this.alarmTopic });
 
     new CfnOutput(this, 'ClusterName', {
       value: this.edgeCluster.cluster.clusterName,

@@ -5,6 +5,8 @@ import { workloadCharts, workloadSettings } from './workload-settings';
 export const PLACEHOLDERS = {
   image: '<deploy time: the edge image built from image/Dockerfile>',
   elastiCacheHost: (env: string) => `<deploy time: EdgeCertStore-${env} primary endpoint>`,
+  loadBalancerDnsName: (env: string) => `<deploy time: Edge-${env} NLB DNS name>`,
+  staticIp: (env: string, zone: string) => `<deploy time: Edge-${env} Elastic IP in ${zone}>`,
 };
 
 /**
@@ -18,6 +20,11 @@ export function renderAll(rawConfig: unknown): Record<string, string> {
     const settings = workloadSettings(config.platform, env, {
       image: PLACEHOLDERS.image,
       elastiCacheHost: env.redisMode === 'elasticache' ? PLACEHOLDERS.elastiCacheHost(env.name) : undefined,
+      // The NLB has an Elastic IP in each zone's public subnet.
+      loadBalancer: {
+        dnsName: PLACEHOLDERS.loadBalancerDnsName(env.name),
+        staticIps: env.staticIps ? config.platform.availabilityZones.map((zone) => PLACEHOLDERS.staticIp(env.name, zone)) : [],
+      },
     });
     const { app, edge } = workloadCharts(settings);
     const header = `# ${env.name}: the workload manifests the Edge-${env.name} stack applies. Rendered by \`npm run render\`; do not edit.\n`;

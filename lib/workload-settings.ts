@@ -8,6 +8,8 @@ import { ResolvedEnvironmentConfig, ResolvedPlatformConfig } from './config';
 
 /** Name of the Secret (key "token") with the Redis AUTH token/password, synced from Secrets Manager. */
 export const REDIS_AUTH_SECRET_NAME = 'edge-redis-auth';
+/** Name of the Secret (key "token") with the domains API's bearer token, synced from Secrets Manager. */
+export const DOMAINS_API_SECRET_NAME = 'edge-domains-api';
 
 /** The Kubernetes service CIDR of the cluster, fixed so the DNS service IP is known at synth. */
 export const SERVICE_CIDR = '172.20.0.0/16';
@@ -20,6 +22,13 @@ export interface DeployTimeValues {
   readonly image: string;
   /** Host name of the ElastiCache primary endpoint (ElastiCache mode only). */
   readonly elastiCacheHost?: string;
+  /** The environment's NLB, what customers' DNS points at (the DNS pre-check's targets). */
+  readonly loadBalancer: {
+    /** Its DNS name (the CNAME target behind edgeHostnames). */
+    readonly dnsName: string;
+    /** Its Elastic IPs, one per AZ (staticIps only; ignored otherwise). */
+    readonly staticIps: string[];
+  };
 }
 
 /** The edge workload's settings for an environment, from its config and the deploy-time values. */
@@ -30,6 +39,9 @@ export function workloadSettings(
   if (!inCluster && !deploy.elastiCacheHost) {
     throw new Error(`environment ${env.name} uses ElastiCache but no endpoint was given`);
   }
+  if (env.dnsPrecheck && env.staticIps && deploy.loadBalancer.staticIps.length === 0) {
+    throw new Error(`environment ${env.name} has static IPs but none was given for the DNS pre-check`);
+  }
   return {
     environment: env.name,
     image: deploy.image,
@@ -38,6 +50,8 @@ export function workloadSettings(
     acmeDirectory: env.acmeDirectory,
     contactEmail: env.contactEmail,
     keyAlgorithm: env.keyAlgorithm,
+    certificateProfile: env.certificateProfile,
+    renewalsPerHour: env.renewalsPerHour,
     expectedDomains: env.expectedDomains,
     domainCheckUrl: env.domainCheckUrl,
     originUrl: env.originUrl,
@@ -47,6 +61,19 @@ export function workloadSettings(
       : { host: deploy.elastiCacheHost!, port: REDIS_PORT, tls: true, inCluster: false },
     redisAuthSecretName: REDIS_AUTH_SECRET_NAME,
     vpcCidr: platform.vpcCidr,
+    domainsApi: {
+      tokenSecretName: DOMAINS_API_SECRET_NAME,
+      allowedNamespaces: env.domainsApi.allowedNamespaces,
+      allowedCidrs: env.domainsApi.allowedCidrs,
+    },
+    // Customers CNAME to one of our names (which CNAMEs to the NLB) or to the NLB's own name;
+    // apex names hold A records to the Elastic IPs.
+    dnsPrecheck: env.dnsPrecheck
+      ? {
+        names: [...env.edgeHostnames, deploy.loadBalancer.dnsName],
+        addresses: env.staticIps ? [...deploy.loadBalancer.staticIps] : [],
+      }
+      : undefined,
     clusterDnsIp: CLUSTER_DNS_IP,
   };
 }

@@ -1,5 +1,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { LOCAL_API_TOKEN_ENV, LocalProfile } from '../../charts/local-profile';
 import { LUA_ROOT } from '../../charts/lua-sources';
 import { AutoSslTree } from './auto-ssl-tree';
 import { DomainCheckServer } from './domain-check-server';
@@ -14,6 +16,13 @@ import { RedisServer } from './redis-server';
 /** The origin stand-in's host name, resolved through pebble's DNS (pebble-challtestsrv). */
 export const LOCAL_ORIGIN_HOST = 'origin.local.test';
 
+/**
+ * What customers' names must point at for the DNS pre-check: a published name to CNAME to, and
+ * the address everything resolves to in pebble's DNS (pebble-challtestsrv's default answer).
+ */
+export const LOCAL_PUBLISHED_NAME = 'edge.local.test';
+export const LOCAL_EDGE_ADDRESS = '127.0.0.1';
+
 export interface LocalEdgeOptions {
   /** Working directory for every server's files; created. */
   readonly workDir: string;
@@ -26,6 +35,15 @@ export interface LocalEdgeOptions {
   readonly domainCheckTimeoutMs?: number;
   /** Names the domain-check endpoint allows at start. @default [] */
   readonly allowedDomains?: string[];
+  /** Lifetime of the certificates pebble issues, so tests can watch renewals. @default pebble's (5 years) */
+  readonly certificateValiditySeconds?: number;
+  /** Renewal settings of both instances (tests shorten the pass interval and the lease). @default the local profile's */
+  readonly renewal?: LocalProfile['renewal'];
+  /**
+   * Puts something in front of pebble (a test's stand-in for ACME features pebble lacks): given
+   * the running pebble, returns the ACME directory URL the instances use. @default pebble's own
+   */
+  readonly acmeFront?: (pebble: PebbleServer) => Promise<string>;
 }
 
 /**
@@ -44,6 +62,10 @@ export class LocalEdge {
   https!: LoadBalancer;
   /** pebble's issuing chain of this run: what clients verify issued certificates against. */
   issuingChainFile!: string;
+  /** Bearer token of both instances' domains API (random per run; never logged). */
+  readonly apiToken = randomBytes(24).toString('hex');
+  /** The same token in a file only its owner can read (for `EDGE_API_TOKEN=$(cat ...)`). */
+  apiTokenFile!: string;
 
   private constructor(private readonly options: LocalEdgeOptions) {}
 
@@ -62,6 +84,8 @@ export class LocalEdge {
     const o = this.options;
     mkdirSync(o.workDir, { recursive: true });
     if (runningAsRoot()) chmodSync(o.workDir, 0o755);
+    this.apiTokenFile = path.join(o.workDir, 'api-token');
+    writeFileSync(this.apiTokenFile, this.apiToken, { mode: 0o600 });
     for (const name of o.allowedDomains ?? []) this.domainCheck.allowed.add(name);
     await this.domainCheck.start();
     const originCa = makeCa(o.workDir, 'origin-ca');
@@ -82,8 +106,9 @@ export class LocalEdge {
     this.pebble = new PebbleServer({
       acme: await freePort(), management: await freePort(), dns: await freePort(), dnsManagement: await freePort(),
       validationHttp: this.http.port, validationTls: this.https.port,
-    }, pebbleDir);
+    }, pebbleDir, {}, o.certificateValiditySeconds);
     await this.pebble.start();
+    const acmeDirectory = o.acmeFront ? await o.acmeFront(this.pebble) : this.pebble.directoryUrl;
     this.issuingChainFile = path.join(pebbleDir, 'issuing-chain.pem');
     writeFileSync(this.issuingChainFile, await this.pebble.issuingChain());
     await this.pebble.dns.setA(LOCAL_ORIGIN_HOST, ['127.0.0.1']);
@@ -98,14 +123,14 @@ export class LocalEdge {
       const instance = new NginxInstance({
         instance: {
           name, dir: path.join(o.workDir, `nginx-${name}`),
-          httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort(),
+          httpPort: await freePort(), httpsPort: await freePort(), statusPort: await freePort(), apiPort: await freePort(),
         },
         edgeLuaDir,
         autoSslTree: o.autoSslTree.root,
         loadModules: nginxModules(),
         user: runningAsRoot() ? WORKER_USER : undefined,
         redisPort: this.redis.port,
-        acmeDirectory: this.pebble.directoryUrl,
+        acmeDirectory,
         acmeApiCaFile: this.pebble.apiCa,
         trustedCaFile,
         domainCheckUrl: this.domainCheck.url,
@@ -115,7 +140,9 @@ export class LocalEdge {
         fallbackKey: fallback.key,
         orderCooloffSeconds: o.orderCooloffSeconds,
         domainCheckTimeoutMs: o.domainCheckTimeoutMs,
-      }, { ...process.env, REDIS_HOST: '127.0.0.1' });
+        renewal: o.renewal,
+        dnsPrecheck: { names: [LOCAL_PUBLISHED_NAME], addresses: [LOCAL_EDGE_ADDRESS] },
+      }, { ...process.env, REDIS_HOST: '127.0.0.1', [LOCAL_API_TOKEN_ENV]: this.apiToken });
       instance.prepare();
       this.instances.push(instance);
     }

@@ -67,8 +67,9 @@ export class NginxInstance {
     return this.process?.pid;
   }
 
-  async stop(): Promise<void> {
-    if (this.process) await stopPid(this.process.pid, 'SIGTERM', 10000);
+  /** Stops nginx: SIGTERM (fast shutdown), or SIGQUIT (graceful, as the pods' STOPSIGNAL). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.process) await stopPid(this.process.pid, signal, 10000);
     this.process = undefined;
   }
 

@@ -2,7 +2,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { ChallTestSrv } from './challtestsrv';
-import { makeCa, makeServerCert } from './pki';
+import { KeyPair, makeCa, makeServerCert } from './pki';
 import { ManagedProcess, portAcceptsConnections, startProcess, waitFor } from './processes';
 
 /** A certificate serial as lower-case hex without leading zeros (pebble's log pads, TLS clients do not). */
@@ -31,14 +31,20 @@ export class PebbleServer {
   readonly dns: ChallTestSrv;
   /** CA of pebble's own HTTPS API (not of the certificates it issues). */
   readonly apiCa: string;
+  /** That CA's certificate and key: a stand-in in front of pebble gets its certificate from it, so clients trusting pebble trust it too. */
+  readonly apiCaPair: KeyPair;
   private readonly apiCert: { cert: string; key: string };
 
   /**
    * env: extra environment for pebble, over the defaults below (e.g. PEBBLE_WFE_NONCEREJECT to
-   * exercise a client's badNonce retries).
+   * exercise a client's badNonce retries). certificateValiditySeconds: the lifetime of the
+   * certificates it issues (pebble's certificateValidityPeriod), so renewals can happen inside a
+   * test. @default pebble's own (5 years)
    */
-  constructor(readonly ports: PebblePorts, private readonly dir: string, private readonly env: NodeJS.ProcessEnv = {}) {
+  constructor(readonly ports: PebblePorts, private readonly dir: string, private readonly env: NodeJS.ProcessEnv = {},
+    private readonly certificateValiditySeconds?: number) {
     const ca = makeCa(dir, 'pebble-api-ca');
+    this.apiCaPair = ca;
     this.apiCa = ca.cert;
     chmodSync(this.apiCa, 0o644); // dehydrated, run by the nginx workers (www-data), trusts it
     this.apiCert = makeServerCert(dir, 'pebble-api', ca, ['IP:127.0.0.1', 'DNS:localhost']);
@@ -78,6 +84,7 @@ export class PebbleServer {
         tlsPort: this.ports.validationTls,
         ocspResponderURL: '',
         externalAccountBindingRequired: false,
+        ...(this.certificateValiditySeconds ? { certificateValidityPeriod: this.certificateValiditySeconds } : {}),
       },
     }, null, 2));
     this.processes.push(startProcess('pebble', 'pebble', ['-config', config, '-dnsserver', `127.0.0.1:${this.ports.dns}`], {

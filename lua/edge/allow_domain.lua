@@ -9,14 +9,19 @@
 --     another instance ordering the name waits for that certificate instead of ordering.
 --     The order itself is placed here too (opts.issue), so auto-ssl finds the certificate in
 --     the store.
+--   * before an order, the DNS pre-check (opts.dns_precheck, edge.policy.dns_precheck): a name
+--     that does not point at the edge gets no order (its validation would fail).
+-- allow() returns true, or false and why (and, for dns_not_pointing, what the name resolves to).
 local metrics = require "edge.metrics"
+local domain_status = require "edge.store.domain_status"
 
 local _M = {}
 local mt = { __index = _M }
 
 -- opts: domain_check (edge.domain_check), account (edge.acme.provider: ensure), issue
 -- (edge.acme.provider.issue_cert: orders and stores a certificate), edge_hostnames (list),
--- order_cooloff (s), peer_wait (s), order_timeout (s: longest an order may take), dict.
+-- order_cooloff (s), peer_wait (s), order_timeout (s: longest an order may take), dict,
+-- dns_precheck (optional).
 function _M.new(opts)
   local edge_hostnames = {}
   for _, name in ipairs(opts.edge_hostnames or {}) do
@@ -30,6 +35,7 @@ function _M.new(opts)
     order_cooloff = opts.order_cooloff or 900,
     peer_wait = opts.peer_wait or 30,
     order_timeout = opts.order_timeout or 90,
+    dns_precheck = opts.dns_precheck,
     dict_name = opts.dict or "edge_cache",
   }
   return setmetatable(self, mt)
@@ -40,9 +46,9 @@ local function order_key(domain)
   return "edge:order:" .. domain
 end
 
-local function refuse(reason)
+local function refuse(reason, detail)
   metrics.inc("edge_allow_verdicts_total", "outcome", reason)
-  return false
+  return false, reason, detail
 end
 
 local function stored_certificate(storage, domain)
@@ -115,6 +121,14 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
     end
   end
 
+  if self.dns_precheck and not renewal then
+    local dns, detail = self.dns_precheck:check(domain)
+    if dns == "not_pointing" then
+      ngx.log(ngx.INFO, "edge: ", domain, " does not point at the edge (", detail, "): no order")
+      return refuse("dns_not_pointing", detail)
+    end
+  end
+
   -- An order would follow: take the name's order mark, cluster-wide, for the cool-off window.
   local adapter = storage.adapter
   local now = ngx.now()
@@ -133,6 +147,9 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
       return refuse("no_account")
     end
     metrics.inc("edge_orders_total", "result", "started")
+    -- When the name was first seen (the API's registration sets it earlier): the start of its
+    -- time to a first trusted handshake.
+    domain_status.set_once(adapter, domain, "first_seen_at", string.format("%.3f", now))
     if not renewal and self.issue then
       -- Issued here, before lua-resty-auto-ssl looks in the store, which then serves it like any
       -- stored certificate (for a certificate it issued itself, auto-ssl waits 1 s before asking
@@ -141,7 +158,7 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
       if not issued then
         ngx.log(ngx.WARN, "edge: ", issue_err)
         self:order_failed(storage, domain)
-        return refuse("order_failed")
+        return refuse("order_failed", issue_err)
       end
     end
     ngx.ctx.edge_order = domain

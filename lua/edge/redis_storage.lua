@@ -3,6 +3,7 @@
 -- connection held per request, TLS with certificate and host name verification, AUTH with an
 -- optional ACL user, SET with EX in one command, SCAN instead of KEYS, and `add` (SET NX EX)
 -- for our cluster-wide marks. Keys carry the environment prefix: "<prefix>:<key>".
+local cjson = require "cjson.safe"
 local redis_client = require "edge.redis_client"
 local cert_changes = require "edge.store.cert_changes"
 
@@ -93,13 +94,32 @@ function _M.get(self, key)
   return value, err
 end
 
+-- notBefore and notAfter of a certificate entry's certificate (auto-ssl's JSON), or nil: the
+-- renewal index is scheduled by them.
+local function validity(value)
+  local entry = cjson.decode(value)
+  local pem = type(entry) == "table" and (entry.cert_pem or entry.fullchain_pem)
+  if type(pem) ~= "string" then
+    return nil
+  end
+  return require("edge.acme.crypto").cert_validity(pem)
+end
+
 -- options.exptime: seconds until the key expires (set atomically with the value).
--- A certificate entry is written together with its change record (edge.store.cert_changes).
+-- A certificate entry is written together with its change record and renewal index entries
+-- (edge.store.cert_changes).
 function _M.set(self, key, value, options)
   local name = certificate_name(key)
+  local not_before, not_after
+  if name then
+    not_before, not_after = validity(value)
+    if not not_before then
+      ngx.log(ngx.WARN, "edge: the certificate of ", name, " has no readable validity; the renewer will look at it: ", not_after)
+    end
+  end
   return self:with_connection(function(connection)
     if name then
-      return cert_changes.record(self, connection, name, value)
+      return cert_changes.record(self, connection, name, value, not_before, not_after)
     end
     if options and options.exptime then
       return connection:command("SET", prefixed(self, key), value, "EX", math.ceil(options.exptime))

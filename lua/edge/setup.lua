@@ -9,6 +9,9 @@ local _M = {}
 
 local auto_ssl
 local policy
+local config -- the table init() was given
+local domain_check
+local domains_api
 -- The name _M.ssl_certificate normalised, for auto-ssl's request_domain: set right before
 -- auto_ssl:ssl_certificate(), which asks for it first, before anything can yield.
 local handshake_domain
@@ -23,8 +26,9 @@ end
 
 -- What lua-resty-auto-ssl does at start that our ACME client makes unneeded: it checks for
 -- bash, curl and openssl, writes dehydrated's config and a hook-server secret (init_master),
--- makes dehydrated's directories and starts sockproc (init_worker). We keep only the storage
--- setup and the renewal job; issuance goes through edge.acme.provider.
+-- makes dehydrated's directories and starts sockproc and its renewal job (init_worker): every
+-- replica scanning every name daily. We keep only the storage setup; issuance goes through
+-- edge.acme.provider, renewals through edge.renewal (one renewer per environment).
 local function replace_auto_ssl_start()
   package.loaded["resty.auto-ssl.init_master"] = function(instance)
     local adapter = require(instance:get("storage_adapter")).new(instance)
@@ -35,12 +39,12 @@ local function replace_auto_ssl_start()
   end
   package.loaded["resty.auto-ssl.init_worker"] = function(instance)
     require("resty.auto-ssl.utils.random_seed")()
-    require("resty.auto-ssl.jobs.renewal").spawn(instance)
   end
 end
 
 -- conf: the table rendered into nginx.conf by charts/nginx-conf.ts.
 function _M.init(conf)
+  config = conf
   local provider = require "edge.acme.provider"
   provider.configure(conf.acme)
   -- auto-ssl requires its provider by this name and has no option for another.
@@ -60,7 +64,6 @@ function _M.init(conf)
 
   auto_ssl = require("resty.auto-ssl").new({
     dir = conf.auto_ssl.dir,
-    renew_check_interval = conf.auto_ssl.renew_check_interval,
     storage_adapter = "edge.redis_storage",
     redis = redis_options,
     -- Names reach auto-ssl only after _M.ssl_certificate normalised them.
@@ -76,8 +79,11 @@ function _M.init(conf)
 
   -- conf.domain_check carries both modules' options (url, timeout, TTLs; edge_hostnames,
   -- order_cooloff, peer_wait), under the names they read.
+  domain_check = require("edge.domain_check").new(conf.domain_check)
+  local dns_precheck = conf.dns_precheck and require("edge.policy.dns_precheck").new(conf.dns_precheck)
   local policy_options = setmetatable({
-    domain_check = require("edge.domain_check").new(conf.domain_check),
+    dns_precheck = dns_precheck,
+    domain_check = domain_check,
     account = provider,
     issue = provider.issue_cert,
     order_timeout = conf.acme.order_timeout,
@@ -86,13 +92,64 @@ function _M.init(conf)
 
   cert_cache.init(conf.cert_cache)
   auto_ssl:init()
+  domains_api = require("edge.api.domains").new({
+    token = os.getenv(conf.domains_api.token_env),
+    adapter = auto_ssl.storage.adapter,
+    edge_hostnames = conf.domain_check.edge_hostnames,
+    profile = conf.acme.profile,
+    dns_precheck = dns_precheck,
+  })
+  if not os.getenv(conf.domains_api.token_env) then
+    ngx.log(ngx.WARN, "edge: ", conf.domains_api.token_env, " is not set: the domains API refuses every call")
+  end
   require("edge.serve.origin").init(conf.origin)
+end
+
+-- The environment's renewer (edge.renewal): this instance's worker 0 takes part in the lease.
+local function start_renewal()
+  local provider = require "edge.acme.provider"
+  local storage = auto_ssl.storage
+  local r = config.renewal
+  local renewer = require("edge.renewal.renewer").new({
+    storage = storage,
+    issue = function(domain, replaces)
+      return provider.issue_cert(auto_ssl, domain, { replaces = replaces })
+    end,
+    domain_check = domain_check,
+    ari_offered = function()
+      return provider.offers_renewal_info(storage)
+    end,
+    renewal_info = function(cert_id)
+      return provider.renewal_info(storage, cert_id)
+    end,
+    cert_id = require("edge.acme.crypto").ari_cert_id,
+    renewals_per_hour = r.renewals_per_hour,
+    pass_interval = r.pass_interval,
+    batch = r.batch,
+  })
+  require("edge.renewal.job").start({
+    adapter = storage.adapter, renewer = renewer, lease_ttl = r.lease_ttl, pass_interval = r.pass_interval,
+  })
 end
 
 function _M.init_worker()
   auto_ssl:init_worker()
   cert_cache.init_worker(auto_ssl.storage.adapter)
   require("edge.serve.origin").init_worker()
+  start_renewal()
+  require("edge.api.registration_queue").start({ policy = policy, auto_ssl = auto_ssl })
+end
+
+-- After a handshake served a certificate from the store or a new order: the name's first
+-- trusted handshake is timed once (in a timer: the handshake does not wait for the store).
+local function note_first_served(premature, domain)
+  if premature then
+    return
+  end
+  local elapsed = require("edge.store.domain_status").first_served(auto_ssl.storage.adapter, domain)
+  if elapsed then
+    metrics.observe("edge_domain_time_to_first_trusted_handshake_seconds", elapsed)
+  end
 end
 
 -- Whether lua-resty-auto-ssl holds the name's certificate in this instance's memory.
@@ -153,12 +210,19 @@ function _M.ssl_certificate()
   end
   if served then
     cert_cache.load_later(domain)
+    if source ~= "memory" then
+      ngx.timer.at(0, note_first_served, domain)
+    end
   end
   metrics.inc("edge_handshakes_total", "certificate", source)
 end
 
 function _M.challenge_server()
   auto_ssl:challenge_server()
+end
+
+function _M.domains_api()
+  domains_api:handle()
 end
 
 function _M.metrics()

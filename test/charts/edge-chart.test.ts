@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { readLuaModules } from '../../charts/lua-sources';
-import { settingsFor } from './fixtures';
+import { LOAD_BALANCER_DNS_NAME, settingsFor, STATIC_IPS } from './fixtures';
 import { edgeObjects, find } from './manifests';
 
 const prodSettings = settingsFor('prod');
@@ -11,8 +11,9 @@ const container = (objects: any[]) => podSpec(objects).containers[0];
 
 test('every object is in the environment namespace, with stable names and the workload labels', () => {
   expect(prod.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-    'ConfigMap/edge-config', 'Deployment/edge', 'HorizontalPodAutoscaler/edge', 'NetworkPolicy/edge-egress',
-    'NetworkPolicy/edge-ingress', 'PodDisruptionBudget/edge', 'Service/edge', 'ServiceAccount/edge',
+    'ConfigMap/edge-config', 'Deployment/edge', 'HorizontalPodAutoscaler/edge', 'NetworkPolicy/edge-api-ingress',
+    'NetworkPolicy/edge-egress', 'NetworkPolicy/edge-ingress', 'PodDisruptionBudget/edge', 'Service/edge',
+    'Service/edge-api', 'ServiceAccount/edge',
   ]);
   for (const o of prod) {
     expect(o.metadata.namespace).toBe('prod');
@@ -42,8 +43,8 @@ describe('Deployment', () => {
     expect(spread[0].labelSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
   });
 
-  test('ports 8080/8443/8081, readiness and liveness on the status port', () => {
-    expect(container(prod).ports.map((p: any) => p.containerPort)).toEqual([8080, 8443, 8081]);
+  test('ports 8080/8443/8081 and the API\'s 8082, readiness and liveness on the status port', () => {
+    expect(container(prod).ports.map((p: any) => [p.name, p.containerPort])).toEqual([['http', 8080], ['https', 8443], ['status', 8081], ['api', 8082]]);
     // Ready only once the origin's addresses are known; alive while nginx answers.
     expect(container(prod).readinessProbe.httpGet).toEqual({ path: '/ready', port: 8081 });
     expect(container(prod).livenessProbe.httpGet).toEqual({ path: '/healthz', port: 8081 });
@@ -89,12 +90,18 @@ describe('Deployment', () => {
     for (const dir of written) expect(Object.keys(mounts)).toContain(dir);
   });
 
-  test('Redis host from the settings, the AUTH token from the synced Secret, no secret value', () => {
+  test('Redis host from the settings, the AUTH token and the API token from the synced Secrets, no secret value', () => {
     expect(container(prod).env).toEqual([
       { name: 'REDIS_HOST', value: 'master.prod-store.abc123.euw1.cache.amazonaws.com' },
       { name: 'REDIS_AUTH', valueFrom: { secretKeyRef: { name: 'edge-redis-auth', key: 'token' } } },
+      { name: 'EDGE_API_TOKEN', valueFrom: { secretKeyRef: { name: 'edge-domains-api', key: 'token' } } },
     ]);
+    expect(container(dev).env[2]).toEqual({ name: 'EDGE_API_TOKEN', valueFrom: { secretKeyRef: { name: 'edge-domains-api', key: 'token' } } });
     expect(prod.filter((o) => o.kind === 'Secret')).toEqual([]);
+    // nginx passes on only the variables it is told of: the API token's among them.
+    const conf = find(prod, 'ConfigMap', 'edge-config').data['nginx.conf'] as string;
+    expect(conf).toMatch(/^env EDGE_API_TOKEN;$/m);
+    expect(conf).toContain('token_env = "EDGE_API_TOKEN"');
   });
 
   test('every Lua module is mounted at its module path', () => {
@@ -121,6 +128,20 @@ test('Service "edge": ports 80 -> 8080 and 443 -> 8443, selecting the edge pods 
   const service = find(prod, 'Service', 'edge');
   expect(service.spec.ports.map((p: any) => [p.name, p.port, p.targetPort])).toEqual([['http', 80, 8080], ['https', 443, 8443]]);
   expect(service.spec.selector).toEqual({ 'app.kubernetes.io/name': 'edge', 'app.kubernetes.io/instance': 'prod' });
+});
+
+test('Service "edge-api": ClusterIP 8082 -> the "api" port of the edge pods, for the product in the cluster; not on the "edge" Service', () => {
+  const service = find(prod, 'Service', 'edge-api');
+  expect(service.spec).toEqual({
+    type: 'ClusterIP',
+    selector: { 'app.kubernetes.io/name': 'edge', 'app.kubernetes.io/instance': 'prod' },
+    ports: [{ name: 'api', port: 8082, targetPort: 'api', protocol: 'TCP' }],
+  });
+  const named = container(prod).ports.find((p: any) => p.name === service.spec.ports[0].targetPort);
+  expect(named.containerPort).toBe(8082);
+  const edge = find(prod, 'Service', 'edge');
+  expect(edge.spec.ports.flatMap((p: any) => [p.port, p.targetPort])).not.toContain(8082);
+  expect(edge.spec.ports.map((p: any) => p.name)).not.toContain('api');
 });
 
 test('PodDisruptionBudget: at most one edge pod disrupted at a time', () => {
@@ -156,8 +177,78 @@ describe('NetworkPolicies', () => {
     expect(egress[1].to).toEqual([{ ipBlock: { cidr: '10.40.0.0/16' } }]);
   });
 
+  test('ingress: no rule of edge-ingress admits the API port, or any port (a rule without ports would)', () => {
+    for (const objects of [prod, dev]) {
+      for (const rule of find(objects, 'NetworkPolicy', 'edge-ingress').spec.ingress) {
+        expect(rule.ports.length).toBeGreaterThan(0);
+        expect(rule.ports.map((p: any) => p.port)).not.toContain(8082);
+      }
+    }
+  });
+
+  test('API ingress by default: the edge pods, no rule, so nothing reaches 8082 over the network', () => {
+    const policy = find(prod, 'NetworkPolicy', 'edge-api-ingress');
+    expect(policy.spec.podSelector.matchLabels).toEqual(find(prod, 'Deployment', 'edge').spec.selector.matchLabels);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    expect(policy.spec.ingress).toEqual([]);
+    expect(find(dev, 'NetworkPolicy', 'edge-api-ingress').spec.ingress).toEqual([]);
+  });
+
+  test('API ingress: 8082 only, from the configured namespaces and CIDRs', () => {
+    const objects = edgeObjects(settingsFor('prod', (r) => {
+      r.environments[0].domainsApi = { allowedNamespaces: ['product', 'product-jobs'], allowedCidrs: ['10.40.128.0/20'] };
+    }));
+    expect(find(objects, 'NetworkPolicy', 'edge-api-ingress').spec.ingress).toEqual([{
+      from: [
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'product' } } },
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'product-jobs' } } },
+        { ipBlock: { cidr: '10.40.128.0/20' } },
+      ],
+      ports: [{ protocol: 'TCP', port: 8082 }],
+    }]);
+    // The other policies are as they were.
+    expect(find(objects, 'NetworkPolicy', 'edge-ingress')).toEqual(find(prod, 'NetworkPolicy', 'edge-ingress'));
+  });
+
   test('dev: Redis egress only to the namespace\'s Redis pods', () => {
     const egress = find(dev, 'NetworkPolicy', 'edge-egress').spec.egress;
     expect(egress[1].to).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis', 'app.kubernetes.io/instance': 'dev-example' } } }]);
+  });
+});
+
+describe('DNS pre-check', () => {
+  const initTable = (objects: any[]) => {
+    const conf = find(objects, 'ConfigMap', 'edge-config').data['nginx.conf'] as string;
+    return conf.slice(conf.indexOf('require("edge.setup").init('), conf.indexOf('init_worker_by_lua_block'));
+  };
+
+  test('prod: our edge hostnames and the NLB\'s name, and its Elastic IPs, asked of the cluster DNS', () => {
+    expect(prodSettings.dnsPrecheck).toEqual({ names: ['edge.example.com', LOAD_BALANCER_DNS_NAME], addresses: STATIC_IPS });
+    const table = initTable(prod);
+    expect(table).toContain('resolver = "172.20.0.10:53"');
+    for (const value of [LOAD_BALANCER_DNS_NAME, ...STATIC_IPS]) expect(table).toContain(`"${value}"`);
+  });
+
+  test('dev (no static IPs): names only', () => {
+    expect(settingsFor('dev-example').dnsPrecheck).toEqual({ names: ['edge-dev.example.com', LOAD_BALANCER_DNS_NAME], addresses: [] });
+  });
+
+  test('dnsPrecheck: false leaves it out', () => {
+    const settings = settingsFor('prod', (r) => { r.environments[0].dnsPrecheck = false; });
+    expect(settings.dnsPrecheck).toBeUndefined();
+    const objects = edgeObjects(settings);
+    expect(initTable(objects)).not.toContain('dns_precheck');
+    expect(find(objects, 'Deployment', 'edge').spec.template.metadata.annotations['edge/dns-precheck']).toBeUndefined();
+  });
+
+  test('the NLB\'s name and addresses (deploy-time) roll the pods through their own annotation, not the config hash', () => {
+    const annotations = (objects: any[]) => find(objects, 'Deployment', 'edge').spec.template.metadata.annotations;
+    expect(annotations(prod)['edge/dns-precheck']).toBe(['edge.example.com', LOAD_BALANCER_DNS_NAME, ...STATIC_IPS].join(' '));
+    const moved = edgeObjects({ ...prodSettings, dnsPrecheck: { names: ['edge.example.com', 'other.elb.amazonaws.com'], addresses: ['192.0.2.9'] } });
+    expect(annotations(moved)['edge/config-hash']).toBe(annotations(prod)['edge/config-hash']);
+    expect(annotations(moved)['edge/dns-precheck']).toBe('edge.example.com other.elb.amazonaws.com 192.0.2.9');
+    // A config change (our names are also never issued for) changes the hash.
+    const renamed = edgeObjects(settingsFor('prod', (r) => { r.environments[0].edgeHostnames = ['cdn.example.com']; }));
+    expect(annotations(renamed)['edge/config-hash']).not.toBe(annotations(prod)['edge/config-hash']);
   });
 });

@@ -70,10 +70,16 @@ describe('init_by_lua: lua-resty-auto-ssl settings', () => {
     expect(initTable(dev)).toContain(`directory_url = "${LETS_ENCRYPT_STAGING}"`);
   });
 
-  test('renewal interval and storage live in the init table; no hook server', () => {
-    expect(initTable(prod)).not.toContain('hook_server_port');
-    expect(initTable(prod)).toContain('renew_check_interval = 86400,');
-    expect(initTable(prod)).toContain('dir = "/var/lib/edge/auto-ssl",');
+  test('renewals: our renewer\'s budget, pass interval and lease in the init table, the profile with the ACME options; auto-ssl\'s own interval gone; no hook server', () => {
+    const init = initTable(prod);
+    expect(init).not.toContain('hook_server_port');
+    expect(init).not.toContain('renew_check_interval');
+    expect(init).toContain('dir = "/var/lib/edge/auto-ssl",');
+    expect(init).toMatch(/renewal = \{\s*renewals_per_hour = 60,\s*pass_interval = 60,\s*lease_ttl = 30,\s*batch = 50,\s*\}/);
+    expect(init).toMatch(/acme = \{[^}]*profile = "classic",/s);
+    const shortlived = renderNginxConf(podNginxOptions(settingsFor('prod', (r) => { r.environments[0].certificateProfile = 'shortlived'; r.environments[0].renewalsPerHour = 200; })));
+    expect(shortlived).toContain('profile = "shortlived",');
+    expect(shortlived).toContain('renewals_per_hour = 200,');
   });
 
   test('our ACME client: the directory, the contact, ECDSA P-256 keys by default, bounded calls and orders', () => {
@@ -221,6 +227,29 @@ describe('status server', () => {
   });
 });
 
+describe('domains API server (pods)', () => {
+  test('its own plain-HTTP port 8082: no PROXY protocol (never behind the NLB), no TLS; only /v1/ reaches the Lua handler', () => {
+    for (const conf of [prod, dev]) {
+      const api = serverBlock(conf, 8082);
+      expect(api).toMatch(/^\s*listen 8082;$/m);
+      expect(api).not.toContain('proxy_protocol');
+      expect(api).not.toMatch(/\bssl\b/);
+      expect(api).toMatch(/location \/v1\/ \{\s*content_by_lua_block \{ require\("edge.setup"\).domains_api\(\) \}\s*\}/);
+      expect(api).toMatch(/location \/ \{\s*return 404;\s*\}/);
+      expect(api).toMatch(/client_max_body_size \d+k;/);
+      // No other server listens on it, and it serves nothing of the traffic ports.
+      expect(conf.match(/listen [^;]*\b8082\b/g)).toHaveLength(1);
+      expect(api).not.toContain('ssl_certificate_by_lua');
+      expect(api).not.toContain('proxy_pass');
+    }
+  });
+
+  test('the bearer token by the name of its variable only (EDGE_API_TOKEN, passed through by nginx)', () => {
+    expect(prod).toMatch(/^env EDGE_API_TOKEN;$/m);
+    expect(initTable(prod)).toMatch(/domains_api = \{\s*token_env = "EDGE_API_TOKEN",\s*\}/);
+  });
+});
+
 test('no secret value: only the names of the variables that hold them', () => {
   for (const conf of [prod, dev]) {
     expect(conf).not.toMatch(/password|auth_token|AUTH_TOKEN|secret\s*=/i);
@@ -238,7 +267,7 @@ test('pods: no user directive (non-root), no dynamic modules (OpenResty), logs t
 
 test('the local profile: same renderer, loopback ports, Debian modules, the test ACME server\'s CA trusted by Lua', () => {
   const conf = renderNginxConf(localNginxOptions({
-    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, dir: '/tmp/x' },
+    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, apiPort: 18082, dir: '/tmp/x' },
     edgeLuaDir: '/repo/lua', autoSslTree: '/opt/tree', loadModules: ['/usr/lib/nginx/modules/ndk_http_module.so'],
     user: 'www-data', redisPort: 16379, acmeDirectory: 'https://127.0.0.1:14000/dir', acmeApiCaFile: '/tmp/ca.pem',
     domainCheckUrl: 'http://127.0.0.1:1/check', originUrl: 'http://127.0.0.1:2', fallbackCert: '/tmp/f.crt', fallbackKey: '/tmp/f.key',
@@ -254,7 +283,7 @@ test('the local profile: same renderer, loopback ports, Debian modules, the test
 
 test('the local profile\'s origin: a name resolved through the given DNS server, verified against the given CA bundle', () => {
   const conf = renderNginxConf(localNginxOptions({
-    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, dir: '/tmp/x' },
+    instance: { name: 'a', httpPort: 18080, httpsPort: 18443, statusPort: 18081, apiPort: 18082, dir: '/tmp/x' },
     edgeLuaDir: '/repo/lua', autoSslTree: '/opt/tree', loadModules: [], redisPort: 16379,
     acmeDirectory: 'https://127.0.0.1:14000/dir', acmeApiCaFile: '/tmp/ca.pem', trustedCaFile: '/tmp/trusted.pem',
     domainCheckUrl: 'http://127.0.0.1:1/check', originUrl: 'https://origin.local.test:18444', originResolver: '127.0.0.1:18053',

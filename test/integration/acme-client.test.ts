@@ -6,6 +6,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +14,7 @@ import { PebbleServer } from '../../bin/local-edge/pebble-server';
 import { makeCa, makeServerCert } from '../../bin/local-edge/pki';
 import { freePort } from '../../bin/local-edge/processes';
 import { AcmeClientNginx } from './support/acme-client-nginx';
+import { ariCertId } from './support/ari-cert-id';
 import { FakeRetryAfterAcme } from './support/fake-retry-after-acme';
 import { stopEverything } from './support/leftovers';
 
@@ -117,6 +119,48 @@ async function expectVerifies(cert: Cert, name: string, server: PebbleServer = p
   return leaf;
 }
 
+/**
+ * pebble 2.4 (Debian's package; the same lock order is still in upstream pebble) can deadlock its
+ * whole in-memory store under concurrent orders. Its authorization handler write-locks the
+ * authorization and then looks the account up under the store's read lock; newOrder holds the
+ * store's read lock while it read-locks every authorization (FindValidAuthorization); once any
+ * store writer (AddOrder, AddChallenge...) queues between the two, none of them can go on, and
+ * every later request that touches the store hangs for good. A goroutine dump of a stalled pebble
+ * shows exactly that (Authz -> getAcctByKey -> store RLock; FindValidAuthorization -> authz
+ * RLock; AddOrder -> store Lock). That is pebble's bug, not the client's: the client only sees
+ * requests that never get an answer. pebble's management API reads the same store for a
+ * certificate's status, so no answer from it within 3 s means the store is deadlocked.
+ */
+function pebbleDeadlocked(p: PebbleServer = pebble, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get({
+      host: '127.0.0.1', port: p.ports.management, path: '/cert-status-by-serial/00', ca: readFileSync(p.apiCa), timeout: timeoutMs,
+    }, (res) => { res.resume(); resolve(false); });
+    req.on('timeout', () => { req.destroy(); resolve(true); });
+    req.on('error', () => resolve(false)); // not running at all: not this deadlock, the failure stands
+  });
+}
+
+/**
+ * Runs a check that issues concurrently. If it fails while pebble's store is deadlocked (see
+ * pebbleDeadlocked), pebble is restarted (it forgets every account and order), the account is
+ * registered again, and the check runs once more, where it must pass in full. A failure with
+ * pebble still answering is a real one and fails the test.
+ */
+async function despitePebbleDeadlock(what: string, acct: { account_key_pem: string; account_url: string }, check: () => Promise<void>): Promise<void> {
+  try {
+    await check();
+    return;
+  } catch (error) {
+    if (!(await pebbleDeadlocked())) throw error;
+    console.warn(`${what}: pebble's store deadlocked (its management API stopped answering too); restarting pebble and running the check once more. `
+      + `The failure was: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 2000)}`);
+  }
+  await pebble.restartAcme();
+  Object.assign(acct, await account());
+  await check();
+}
+
 async function startSilentServer(): Promise<number> {
   // Accepts connections and never answers (not even the TLS handshake).
   silentServer = net.createServer((s) => { silentSockets.add(s); s.on('close', () => silentSockets.delete(s)); s.on('error', () => {}); });
@@ -135,9 +179,10 @@ beforeAll(async () => {
   const noncePebbleDir = path.join(work, 'pebble-badnonce');
   for (const d of [pebbleDir, noncePebbleDir]) execFileSync('mkdir', ['-p', d]);
   pebble = new PebbleServer(await ports(), pebbleDir);
-  // Rejects 30% of good nonces. (At 50%, a client allowed 5 retries per request loses about one
-  // issuance in 7 of ~10 signed requests: 1-(1-0.5^6)^10. At 30% it is about 1 in 140.)
-  noncePebble = new PebbleServer(await ports(), noncePebbleDir, { PEBBLE_WFE_NONCEREJECT: '30' });
+  // Rejects 20% of good nonces. (At 50%, a client allowed 5 retries per request loses about one
+  // issuance in 7 of ~10 signed requests: 1-(1-0.5^6)^10. At 30% it is about 1 in 140, which made
+  // the 3-issuance test below fail about once in 46 runs; at 20% it is about 1 in 1,560 issuances.)
+  noncePebble = new PebbleServer(await ports(), noncePebbleDir, { PEBBLE_WFE_NONCEREJECT: '20' });
   await pebble.start();
 
   // The stand-in front (its own certificate from pebble's API CA) and the servers that fail.
@@ -263,28 +308,32 @@ describe('issuance against pebble', () => {
   });
 
   test('10 concurrent orders for 10 names from one nginx (10 requests over both workers) all succeed', async () => {
-    const names = Array.from({ length: 10 }, () => fresh('parallel'));
-    const started = Date.now();
-    const replies = await Promise.all(names.map((name) => order({ ...acct, names: [name] })));
-    const wall = Date.now() - started;
-    console.log(`acme client: 10 concurrent issuances (separate requests): wall ${wall} ms; each ${replies.map((r) => r.ms.toFixed(0)).join(', ')} ms`);
-    expect(replies.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
-    replies.forEach((r, i) => expect(new X509Certificate(r.cert!.cert_pem).subjectAltName).toBe(`DNS:${names[i]}`));
-    expect(new Set(replies.map((r) => r.cert!.privkey_pem)).size).toBe(10);
-    expect(await storedTokens()).toBe(0);
+    await despitePebbleDeadlock('10 concurrent orders from one nginx', acct, async () => {
+      const names = Array.from({ length: 10 }, () => fresh('parallel'));
+      const started = Date.now();
+      const replies = await Promise.all(names.map((name) => order({ ...acct, names: [name] })));
+      const wall = Date.now() - started;
+      console.log(`acme client: 10 concurrent issuances (separate requests): wall ${wall} ms; each ${replies.map((r) => r.ms.toFixed(0)).join(', ')} ms`);
+      expect(replies.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
+      replies.forEach((r, i) => expect(new X509Certificate(r.cert!.cert_pem).subjectAltName).toBe(`DNS:${names[i]}`));
+      expect(new Set(replies.map((r) => r.cert!.privkey_pem)).size).toBe(10);
+      expect(await storedTokens()).toBe(0);
+    });
   });
 
   test('10 concurrent orders for 10 names in one worker (light threads sharing its nonce pool) all succeed', async () => {
-    const names = Array.from({ length: 10 }, () => fresh('concurrent'));
-    const reply = await post<{ results: Array<{ name: string; ok: boolean; cert_pem?: string; err?: string; ms: number; tokens_removed: number }>; ms: number }>(
-      nginx.options.apiPort, '/orders', { directory_url: dirUrl(pebble), ...acct, names });
-    console.log(`acme client: 10 concurrent issuances (one request, light threads): wall ${reply.ms.toFixed(0)} ms; each ${reply.results.map((r) => r.ms.toFixed(0)).join(', ')} ms`);
-    expect(reply.results.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
-    for (const r of reply.results) {
-      expect(new X509Certificate(r.cert_pem!).subjectAltName).toBe(`DNS:${r.name}`);
-      expect(r.tokens_removed).toBe(1);
-    }
-    expect(await storedTokens()).toBe(0);
+    await despitePebbleDeadlock('10 concurrent orders in one worker', acct, async () => {
+      const names = Array.from({ length: 10 }, () => fresh('concurrent'));
+      const reply = await post<{ results: Array<{ name: string; ok: boolean; cert_pem?: string; err?: string; ms: number; tokens_removed: number }>; ms: number }>(
+        nginx.options.apiPort, '/orders', { directory_url: dirUrl(pebble), ...acct, names });
+      console.log(`acme client: 10 concurrent issuances (one request, light threads): wall ${reply.ms.toFixed(0)} ms; each ${reply.results.map((r) => r.ms.toFixed(0)).join(', ')} ms`);
+      expect(reply.results.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
+      for (const r of reply.results) {
+        expect(new X509Certificate(r.cert_pem!).subjectAltName).toBe(`DNS:${r.name}`);
+        expect(r.tokens_removed).toBe(1);
+      }
+      expect(await storedTokens()).toBe(0);
+    });
   });
 
   test('profile and replaces are left out when the directory does not offer them (pebble 2.4 offers neither)', async () => {
@@ -345,22 +394,30 @@ describe('issuance against pebble', () => {
     }
   });
 
-  test('badNonce (pebble rejecting 30% of good nonces) is retried and issuance still succeeds', async () => {
+  test('badNonce (pebble rejecting 20% of good nonces) is retried and issuance still succeeds', async () => {
+    // Its ports are picked now (the same directory keeps the API CA nginx trusts): picked in
+    // beforeAll, one of them was now and then a connection's ephemeral port by the time it was
+    // started here ("bind: address already in use").
+    noncePebble = new PebbleServer({
+      acme: await freePort(), management: await freePort(), dns: await freePort(), dnsManagement: await freePort(),
+      validationHttp: challengePort, validationTls: await freePort(),
+    }, path.join(work, 'pebble-badnonce'), { PEBBLE_WFE_NONCEREJECT: '20' });
     await noncePebble.start();
     try {
       const key = await register({ directory_url: dirUrl(noncePebble) });
       expect(key.err).toBeUndefined();
       let retries = 0;
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 4; i++) {
         const name = fresh('bad-nonce');
         const reply = await order({ directory_url: dirUrl(noncePebble), account_key_pem: key.account_key_pem, account_url: key.account_url, names: [name] });
         expect(reply.err).toBeUndefined();
         await expectVerifies(reply.cert!, name, noncePebble);
         retries += reply.stats.bad_nonce_retries;
       }
-      // About 30 signed requests at 30%: no rejection at all would be a 1 in 40,000 event.
+      // About 40 signed requests at 20%: no rejection at all would be a 1 in 7,000 event (0.8^40);
+      // losing one of the 4 issuances to 6 rejections in a row, about 1 in 390.
       expect(retries).toBeGreaterThan(0);
-      console.log(`acme client: ${retries} badNonce retries over 3 issuances`);
+      console.log(`acme client: ${retries} badNonce retries over 4 issuances`);
     } finally {
       await noncePebble.stop();
     }
@@ -473,6 +530,34 @@ describe('polling and Retry-After (FakeRetryAfterAcme: pebble 2.4 sends no Retry
     }
   });
 
+  test('ARI: the certificate identifier of a pebble-issued certificate matches openssl\'s; the window, its Retry-After, an unknown certificate, no renewalInfo (stand-in front)', async () => {
+    const issued = await order({ directory_url: fake.directoryUrl, ...acct, names: [fresh('ari')] });
+    expect(issued.err).toBeUndefined();
+    const pem = issued.cert!.cert_pem;
+    const certId = ariCertId(pem);
+    const ari = (extra: Record<string, unknown> = {}) => post<{ cert_id?: string; offered?: boolean; err?: string;
+      window?: { window_start: number; window_end: number; retry_after?: number } }>(nginx.options.apiPort, '/renewal_info',
+      { directory_url: fake.directoryUrl, ...acct, cert_pem: pem, ...extra });
+    fake.offerProfiles = true;
+    try {
+      const start = new Date(Math.floor(Date.now() / 1000) * 1000 + 86400e3);
+      const end = new Date(start.getTime() + 3600e3);
+      fake.renewalWindows.set(certId, { start, end });
+      fake.renewalInfoRetryAfter = '3600';
+      const known = await ari();
+      expect(known.cert_id).toBe(certId);
+      expect(known.window).toEqual({ window_start: start.getTime() / 1000, window_end: end.getTime() / 1000, retry_after: 3600 });
+      expect(fake.renewalInfoRequests).toContain(certId);
+      const unknown = await ari({ cert_id: 'AAAA.AAAA' });
+      expect(unknown.err).toMatch(/renewalInfo: HTTP 404/);
+      fake.offerProfiles = false;
+      const none = await ari();
+      expect([none.offered, none.err]).toEqual([false, undefined]);
+    } finally {
+      fake.offerProfiles = false;
+    }
+  });
+
   test.each([
     ['delay-seconds', () => '120', 120],
     ['an HTTP date', () => new Date(Date.now() + 60000).toUTCString(), 60],
@@ -536,10 +621,22 @@ describe('memory', () => {
     interface Batch { results: Array<{ ok: boolean; err?: string }>; pid: number; rss_kb: number }
     const byWorker = new Map<number, number[]>();
     let issued = 0;
+    // pebble's store deadlock (see pebbleDeadlocked) grows likelier as its store fills up: a batch
+    // that fails while pebble is deadlocked is run again on a restarted pebble, at most twice in
+    // the test; every batch counted must have issued all its certificates.
+    let deadlocks = 0;
     for (let batch = 0; batch < 40; batch++) {
       const names = Array.from({ length: 5 }, () => fresh('memory'));
       // A generous per-call timeout: pebble, under hundreds of orders, now and then pauses for seconds.
-      const reply = await post<Batch>(nginx.options.apiPort, '/orders', { directory_url: dirUrl(pebble), ...acct, names, timeout: 20000 });
+      const run = () => post<Batch>(nginx.options.apiPort, '/orders', { directory_url: dirUrl(pebble), ...acct, names, timeout: 20000 });
+      let reply = await run();
+      if (reply.results.some((r) => !r.ok) && deadlocks < 2 && await pebbleDeadlocked()) {
+        deadlocks += 1;
+        console.warn(`memory: batch ${batch}: pebble's store deadlocked (${reply.results.map((r) => r.err ?? 'ok').join('; ')}); restarting pebble, running the batch again`);
+        await pebble.restartAcme();
+        acct = await account();
+        reply = await run();
+      }
       expect(reply.results.map((r) => r.err ?? 'ok')).toEqual(names.map(() => 'ok'));
       issued += names.length;
       byWorker.set(reply.pid, [...(byWorker.get(reply.pid) ?? []), reply.rss_kb]);

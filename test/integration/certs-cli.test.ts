@@ -1,202 +1,202 @@
-import { createHook } from 'node:async_hooks';
-import { execFile, execFileSync } from 'node:child_process';
+// The certs CLI against the real domains API: lua/edge/api/domains.lua in a real nginx over
+// edge.redis_storage and a real redis-server (the harness of domains-api-openapi.test.ts; no
+// lua-resty-auto-ssl, so it runs on a fresh machine). Certificates are stored as the edge's
+// storage adapter stores them; nothing works the registration queue (no issuer), so a
+// registered name stays queued.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
 import { runCerts } from '../../bin/certs';
-import { explainTlsFailure } from '../../bin/certs/cert-store-client';
-import { makeCa, makeServerCert } from '../../bin/local-edge/pki';
 import { freePort } from '../../bin/local-edge/processes';
 import { RedisServer } from '../../bin/local-edge/redis-server';
+import { expireInIndex, storeCertificate } from './support/api-certificates';
+import { DomainsApiNginx } from './support/domains-api-nginx';
 
-// The certs CLI against a real redis-server holding certificates the way lua-resty-auto-ssl
-// stores them ("<prefix>:<domain>:latest" = JSON with the PEMs and the expiry).
+const PREFIX = 'local';
+const EDGE_HOSTNAME = 'edge.certs-cli.test';
 const work = mkdtempSync(path.join(os.tmpdir(), 'edge-certs-'));
 const root = path.join(__dirname, '..', '..');
+// A throwaway token made for this run (never written to a file by the test).
+const token = randomBytes(24).toString('hex');
 let redis: RedisServer;
-/** The same store behind TLS (rediss://), its certificate for localhost and 127.0.0.1 from a throwaway CA. */
-let tlsRedis: RedisServer;
-let ca: string;
-let client: Redis;
-let port: number;
-let tlsPort: number;
-const PASSWORD = 'integration-test-password-not-a-secret';
-
-/** A self-signed certificate for domain, valid for `days` days from now, as auto-ssl stores it. */
-function storedCertificate(domain: string, days: number): string {
-  const base = path.join(work, domain);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-days', String(days), '-subj', `/CN=${domain}`, '-addext', `subjectAltName=DNS:${domain}`,
-    '-keyout', `${base}.key`, '-out', `${base}.pem`], { stdio: 'ignore' });
-  const cert = readFileSync(`${base}.pem`, 'utf8');
-  return JSON.stringify({ fullchain_pem: cert, cert_pem: cert, privkey_pem: readFileSync(`${base}.key`, 'utf8'), expiry: Math.floor(Date.now() / 1000) + days * 86400 });
-}
+let store: Redis;
+let api: DomainsApiNginx;
 
 async function certs(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCerts([...argv, '--redis', `redis://127.0.0.1:${port}`], { REDIS_AUTH: PASSWORD }, (s) => out.push(s), (s) => err.push(s));
+  const code = await runCerts([...argv, '--api', api.baseUrl], { EDGE_API_TOKEN: token }, (s) => out.push(s), (s) => err.push(s));
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
-beforeAll(async () => {
-  port = await freePort();
-  redis = new RedisServer(port, path.join(work, 'redis'), ['--requirepass', PASSWORD]);
-  await redis.start();
-  client = new Redis({ port, host: '127.0.0.1', password: PASSWORD });
-  await client.set('local:soon.example.com:latest', storedCertificate('soon.example.com', 10));
-  await client.set('local:later.example.com:latest', storedCertificate('later.example.com', 60));
-  await client.set('local:edge:order:later.example.com', '1');
-  await client.set('dev-other:elsewhere.example.com:latest', storedCertificate('elsewhere.example.com', 5));
-  await client.set('local:edge:acme-account', '{"not":"a certificate"}');
+/** How many listing calls the API's access log has seen so far. */
+function listCalls(): number {
+  return readFileSync(path.join(api.dir, 'access.log'), 'utf8').split('\n').filter((l) => l.includes('GET /v1/domains?')).length;
+}
 
-  ca = makeCa(work, 'ca').cert;
-  const server = makeServerCert(work, 'redis-tls', { cert: ca, key: path.join(work, 'ca.key') }, ['DNS:localhost', 'IP:127.0.0.1']);
-  tlsPort = await freePort();
-  tlsRedis = new RedisServer(tlsPort, path.join(work, 'redis-tls'), ['--port', '0', '--tls-port', String(tlsPort),
-    '--tls-cert-file', server.cert, '--tls-key-file', server.key, '--tls-auth-clients', 'no', '--requirepass', PASSWORD]);
-  await tlsRedis.start();
-}, 30000);
+beforeAll(async () => {
+  redis = new RedisServer(await freePort(), path.join(work, 'redis'));
+  await redis.start();
+  store = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true, retryStrategy: () => null });
+  await store.connect();
+  api = new DomainsApiNginx(path.join(work, 'api'), await freePort(), await freePort(), {
+    token,
+    redis: { host: '127.0.0.1', port: redis.port, prefix: PREFIX, connect_timeout: 500, read_timeout: 1000 },
+    edge_hostnames: [EDGE_HOSTNAME],
+    profile: 'classic',
+  });
+  await api.start();
+  await storeCertificate(store, PREFIX, work, 'soon.example.com', 10);
+  await storeCertificate(store, PREFIX, work, 'later.example.com', 60);
+  await storeCertificate(store, PREFIX, work, 'middle.example.com', 30);
+  await storeCertificate(store, PREFIX, work, 'gone.example.com', 30);
+  await expireInIndex(store, PREFIX, 'gone.example.com', 3 * 86400);
+  await store.set(`${PREFIX}:edge:order:later.example.com`, '1');
+  // Another environment's certificate in the same Redis: never listed.
+  await storeCertificate(store, 'dev-other', work, 'elsewhere.example.com', 5);
+}, 60000);
 
 afterAll(async () => {
-  client?.disconnect();
+  await store?.quit();
+  await api?.stop();
   await redis?.stop();
-  await tlsRedis?.stop();
   rmSync(work, { recursive: true, force: true });
-});
+}, 30000);
 
-/** `npm run certs` as a process (its own Node, so its warnings are its own), trusting the throwaway CA. */
-function certsProcess(...argv: string[]): Promise<{ code: number; out: string; err: string; ms: number }> {
-  const started = Date.now();
+/** `npm run certs` as a process (tsx bin/certs.ts), with the environment given. */
+function certsProcess(env: NodeJS.ProcessEnv, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     execFile(path.join(root, 'node_modules', '.bin', 'tsx'), ['bin/certs.ts', ...argv], {
-      cwd: root, env: { ...process.env, REDIS_AUTH: PASSWORD, NODE_EXTRA_CA_CERTS: ca }, timeout: 30000,
-    }, (error, out, err) => resolve({ code: error ? Number(error.code ?? 1) : 0, out, err, ms: Date.now() - started }));
+      cwd: root, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 30000,
+    }, (error, out, err) => resolve({ code: error ? Number(error.code ?? 1) : 0, out, err }));
   });
 }
 
-test('list: the environment\'s certificates only, soonest expiry first', async () => {
-  const result = await certs('list', '--prefix', 'local');
+test('list: the environment\'s issued and expired certificates (one expired in the store\'s index), soonest expiry first, paging through the API', async () => {
+  const callsBefore = listCalls();
+  const result = await certs('list', '--page-size', '1');
   expect(result.code).toBe(0);
   const lines = result.out.split('\n');
-  expect(lines).toHaveLength(2);
-  expect(lines[0]).toMatch(/^soon\.example\.com\s+\d{4}-\d{2}-\d{2}\s+(9|10) days$/);
-  expect(lines[1]).toMatch(/^later\.example\.com\s+.*\s+(59|60) days$/);
+  expect(lines).toHaveLength(4);
+  expect(lines[0]).toMatch(/^gone\.example\.com\s+\d{4}-\d{2}-\d{2}\s+-[34] days  EXPIRED$/);
+  expect(lines[1]).toMatch(/^soon\.example\.com\s+\d{4}-\d{2}-\d{2}\s+(9|10) days$/);
+  expect(lines[2]).toMatch(/^middle\.example\.com\s+.*\s+(29|30) days$/);
+  expect(lines[3]).toMatch(/^later\.example\.com\s+.*\s+(59|60) days$/);
+  // One name per page: the expired listing (1 page) and the issued one (3 pages).
+  expect(listCalls() - callsBefore).toBe(4);
 });
 
 test('list --json', async () => {
-  const result = await certs('list', '--prefix', 'local', '--json');
-  expect(JSON.parse(result.out).map((c: any) => c.domain)).toEqual(['soon.example.com', 'later.example.com']);
+  const result = await certs('list', '--json');
+  const listed = JSON.parse(result.out);
+  expect(listed.map((c: any) => [c.name, c.state])).toEqual([
+    ['gone.example.com', 'expired'], ['soon.example.com', 'issued'], ['middle.example.com', 'issued'], ['later.example.com', 'issued']]);
+  expect(listed[1].notAfter).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
 });
 
-test('show: names, issuer, serial, validity, and never the private key', async () => {
-  const result = await certs('show', 'later.example.com', '--prefix', 'local');
+test('show: the status; an unknown name exits 1', async () => {
+  const result = await certs('show', 'later.example.com');
   expect(result.code).toBe(0);
-  expect(result.out).toContain('names       later.example.com');
-  expect(result.out).toMatch(/serial      [0-9a-f]+/);
+  expect(result.out).toMatch(/^name {10}later\.example\.com\nstate {9}issued\n/);
+  expect(result.out).toMatch(/not after {5}\d{4}-\d{2}-\d{2}T[\d:]+Z \((59|60) days left\)/);
+  expect(result.out).toMatch(/renew at {6}\d{4}-/);
+  expect(result.out).toContain('profile       classic');
   expect(result.out).not.toMatch(/PRIVATE KEY/);
-  expect((await certs('show', 'missing.example.com', '--prefix', 'local')).code).toBe(1);
+  const json = JSON.parse((await certs('show', 'gone.example.com', '--json')).out);
+  expect(json).toMatchObject({ name: 'gone.example.com', state: 'expired' });
+  const missing = await certs('show', 'missing.example.com');
+  expect(missing).toMatchObject({ code: 1, out: '' });
+  expect(missing.err).toMatch(/^certs: unknown domain missing\.example\.com/);
 });
 
-test('expiring: names within N days, exit 1 when there are any', async () => {
-  const soon = await certs('expiring', '--days', '30', '--prefix', 'local');
+test('register: queued (202), in the store\'s queue; the edge\'s own name is refused (409), exit 1', async () => {
+  const result = await certs('register', 'new.example.com');
+  expect(result.code).toBe(0);
+  expect(result.out).toMatch(/^registered new\.example\.com\nname {10}new\.example\.com\nstate {9}queued/);
+  expect(await store.zscore(`${PREFIX}:edge:domain-queue`, 'new.example.com')).not.toBeNull();
+  expect((await certs('show', 'new.example.com', '--json')).out).toContain('"state": "queued"');
+  // Queued names are not certificates: list shows none of them.
+  expect((await certs('list')).out).not.toContain('new.example.com');
+  const own = await certs('register', EDGE_HOSTNAME);
+  expect(own.code).toBe(1);
+  expect(own.err).toBe(`certs: HTTP 409: one of the edge's own host names: never issued for (${EDGE_HOSTNAME})`);
+});
+
+test('expiring: certificates within N days, expired ones too; exit 1 when there are any', async () => {
+  const soon = await certs('expiring', '--days', '20');
   expect(soon.code).toBe(1);
-  expect(soon.out).toContain('soon.example.com');
-  expect(soon.out).not.toContain('later.example.com');
-  const none = await certs('expiring', '--days', '5', '--prefix', 'local');
-  expect(none).toMatchObject({ code: 0, out: 'nothing expires within 5 days' });
+  expect(soon.out.split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['gone.example.com', 'soon.example.com']);
+  expect((await certs('expiring', '--days', '0')).out).toMatch(/^gone\.example\.com .*EXPIRED$/);
+  expect(JSON.parse((await certs('expiring', '--json')).out).map((c: any) => c.name)).toEqual(['gone.example.com', 'soon.example.com']);
 });
 
-test('delete: refuses without --yes, then removes the certificate and its order mark, and records the change', async () => {
-  const refused = await certs('delete', 'later.example.com', '--prefix', 'local');
+test('delete: refuses without --yes, then removes the certificate, its order mark and status through the API; an unknown name is said so', async () => {
+  const refused = await certs('delete', 'later.example.com');
   expect(refused.code).toBe(2);
-  expect(await client.exists('local:later.example.com:latest')).toBe(1);
-  const deleted = await certs('delete', 'later.example.com', '--prefix', 'local', '--yes');
-  expect(deleted).toMatchObject({ code: 0, out: 'deleted later.example.com' });
-  expect(await client.exists('local:later.example.com:latest', 'local:edge:order:later.example.com')).toBe(0);
-  expect(await client.exists('dev-other:elsewhere.example.com:latest')).toBe(1);
-  // Recorded in the change feed the edge's handshake caches poll, under the newest sequence.
-  const seq = await client.get('local:edge:cert-seq');
-  expect(seq).not.toBeNull();
-  expect(await client.zscore('local:edge:cert-changes', 'later.example.com')).toBe(seq);
+  expect(await store.exists(`${PREFIX}:later.example.com:latest`)).toBe(1);
+  const deleted = await certs('delete', 'later.example.com', '--yes');
+  expect(deleted).toMatchObject({ code: 0, out: 'deleted later.example.com: its certificate (every pod stops serving it within seconds) and its status' });
+  expect(await store.exists(`${PREFIX}:later.example.com:latest`, `${PREFIX}:edge:order:later.example.com`)).toBe(0);
+  expect(await store.exists('dev-other:elsewhere.example.com:latest')).toBe(1);
+  // Recorded in the change feed the edge's handshake caches poll.
+  expect(await store.zscore(`${PREFIX}:edge:cert-changes`, 'later.example.com')).toBe(await store.get(`${PREFIX}:edge:cert-seq`));
+  expect((await certs('show', 'later.example.com')).code).toBe(1);
+  const queued = await certs('delete', 'new.example.com', '--yes', '--json');
+  expect(JSON.parse(queued.out)).toEqual({ name: 'new.example.com', deleted: true, certificate: false });
+  expect(await store.zscore(`${PREFIX}:edge:domain-queue`, 'new.example.com')).toBeNull();
+  expect((await certs('list')).out).not.toContain('later.example.com');
 });
 
-test('a wrong password fails with a clear error, not a hang', async () => {
+test('a wrong token: exit 1, the API\'s 401 explained, the token never printed', async () => {
   const out: string[] = [];
   const err: string[] = [];
-  const started = Date.now();
-  const code = await runCerts(['list', '--prefix', 'local', '--redis', `redis://127.0.0.1:${port}`], { REDIS_AUTH: 'wrong' }, (s) => out.push(s), (s) => err.push(s));
+  const wrong = `${token}x`;
+  const code = await runCerts(['list', '--api', api.baseUrl], { EDGE_API_TOKEN: wrong }, (s) => out.push(s), (s) => err.push(s));
   expect(code).toBe(1);
-  expect(err.join('')).toMatch(/WRONGPASS|invalid password|NOAUTH/i);
-  expect(Date.now() - started).toBeLessThan(5000);
+  expect(err.join('\n')).toBe('certs: the API refused the token (401): $EDGE_API_TOKEN is not this environment\'s domains API token');
+  expect(out.join('') + err.join('')).not.toContain(token);
 });
 
-describe('TLS (rediss://)', () => {
-  test('against a plain, non-TLS Redis: says TLS failed and why, not "connect ETIMEDOUT"; no warning about the IP address', async () => {
-    const result = await certsProcess('list', '--prefix', 'local', '--redis', `rediss://127.0.0.1:${port}`);
-    expect(result.code).toBe(1);
-    expect(result.err).toContain(`certs: TLS failed: 127.0.0.1:${port} is a plain (non-TLS) Redis, it answered a plain-text PING with "-NOAUTH`);
-    expect(result.err).toContain(`Use redis://127.0.0.1:${port}`);
-    expect(result.err).not.toMatch(/ETIMEDOUT|RFC 6066|DeprecationWarning/);
-    expect(result.ms).toBeLessThan(15000);
-  });
-
-  test('to an IP address: the certificate is verified against its IP SAN, with no SNI and no deprecation warning', async () => {
-    const result = await certsProcess('list', '--prefix', 'local', '--redis', `rediss://127.0.0.1:${tlsPort}`);
-    expect(result).toMatchObject({ code: 0, out: 'no certificates stored for "local"\n' });
-    expect(result.err).not.toMatch(/RFC 6066|DeprecationWarning|Warning/);
-  });
-
-  test('to a host name: SNI and the name verified', async () => {
-    const result = await certsProcess('list', '--prefix', 'local', '--redis', `rediss://localhost:${tlsPort}`);
-    expect(result).toMatchObject({ code: 0, err: '' });
-  });
-
-  test('a server whose certificate is not trusted: TLS failed, with the reason', async () => {
-    const errors: string[] = [];
-    const code = await runCerts(['list', '--prefix', 'local', '--redis', `rediss://127.0.0.1:${tlsPort}`], { REDIS_AUTH: PASSWORD }, () => undefined, (s) => errors.push(s));
-    expect(code).toBe(1);
-    expect(errors.join('\n')).toMatch(/^certs: TLS failed: the TLS handshake with 127\.0\.0\.1:\d+ did not complete \((self-signed certificate in certificate chain|unable to (get local issuer certificate|verify the first certificate))\)$/);
-  });
-
-  test('a server that accepts but neither speaks TLS nor answers in plain text: the handshake did not complete', async () => {
-    const silent = net.createServer((socket) => socket.on('error', () => undefined).resume());
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const silentPort = (silent.address() as net.AddressInfo).port;
-    try {
-      const error = await explainTlsFailure('127.0.0.1', silentPort, new Error('connect ETIMEDOUT'), 300);
-      expect(error.message).toBe(`TLS failed: the TLS handshake with 127.0.0.1:${silentPort} did not complete (connect ETIMEDOUT)`);
-    } finally {
-      await new Promise((resolve) => silent.close(resolve));
-    }
-  });
-
-  test('nothing listening: the connection error as it is (it is not about TLS)', async () => {
-    const closed = await freePort();
-    const errors: string[] = [];
-    const code = await runCerts(['list', '--prefix', 'local', '--redis', `rediss://127.0.0.1:${closed}`], {}, () => undefined, (s) => errors.push(s));
-    expect(code).toBe(1);
-    expect(errors.join('\n')).toBe(`certs: connect ECONNREFUSED 127.0.0.1:${closed}`);
-  });
+test('nothing listening: a clear error naming the port-forward, at once', async () => {
+  const closed = await freePort();
+  const started = Date.now();
+  const result = await certsProcess({ EDGE_API_TOKEN: token }, 'list', '--api', `http://127.0.0.1:${closed}`);
+  expect(result).toMatchObject({ code: 1, out: '' });
+  expect(result.err).toBe(`certs: cannot reach http://127.0.0.1:${closed} (ECONNREFUSED): is the API there? `
+    + 'e.g. kubectl -n <env> port-forward deploy/edge 8082:8082, then --api http://127.0.0.1:8082\n');
+  expect(Date.now() - started).toBeLessThan(15000);
 });
 
-test('a failed connection leaves no timer or socket behind (jest would wait for them at exit)', async () => {
-  // What the command creates that can keep a process alive, and is still there 200 ms after it returned.
-  const live = new Map<number, string>();
-  let recording = true;
-  const hook = createHook({
-    init(id, type) { if (recording && ['Timeout', 'TCPWRAP', 'TLSWRAP'].includes(type)) live.set(id, type); },
-    destroy(id) { live.delete(id); },
-  }).enable();
+test('the wrong port (not the API: nginx\'s own 404 page) is said so', async () => {
+  const result = await runCerts(['show', 'a.example.com', '--api', `http://127.0.0.1:${api.controlPort}`], { EDGE_API_TOKEN: token }, () => undefined, () => undefined);
+  expect(result).toBe(1);
+  const err: string[] = [];
+  await runCerts(['show', 'a.example.com', '--api', `http://127.0.0.1:${api.controlPort}`], { EDGE_API_TOKEN: token }, () => undefined, (s) => err.push(s));
+  expect(err.join('')).toMatch(/is not the domains API \(HTTP 404, not JSON\): check --api/);
+});
+
+test('as `npm run certs` (its own process): $EDGE_API_URL and $EDGE_API_TOKEN; the store down is a 503 explained', async () => {
+  const env = { EDGE_API_URL: api.baseUrl, EDGE_API_TOKEN: token };
+  const listed = await certsProcess(env, 'list');
+  expect(listed).toMatchObject({ code: 0, err: '' });
+  expect(listed.out.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0])).toEqual(['gone.example.com', 'soon.example.com', 'middle.example.com']);
+  const noToken = await certsProcess({ EDGE_API_URL: api.baseUrl }, 'list');
+  expect(noToken.code).toBe(2);
+  expect(noToken.err).toMatch(/^certs: \$EDGE_API_TOKEN is not set/);
+  await store.quit();
+  await redis.stop();
   try {
-    const code = await runCerts(['list', '--prefix', 'local', '--redis', `redis://127.0.0.1:${port}`], { REDIS_AUTH: 'wrong' }, () => undefined, () => undefined);
-    recording = false;
-    expect(code).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const down = await certsProcess(env, 'show', 'soon.example.com');
+    expect(down.code).toBe(1);
+    expect(down.err).toBe('certs: the environment\'s certificate store is unavailable (503); nothing was changed, try again later\n');
+    expect(down.out + down.err).not.toContain(token);
   } finally {
-    hook.disable();
+    await redis.start();
+    store = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true, retryStrategy: () => null });
+    await store.connect();
   }
-  expect([...live.values()]).toEqual([]);
+  expect((await certsProcess(env, 'show', 'soon.example.com')).code).toBe(0);
 });

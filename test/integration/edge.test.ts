@@ -15,7 +15,7 @@ import { makeCa, makeServerCert } from '../../bin/local-edge/pki';
 import { normalizeSerial } from '../../bin/local-edge/pebble-server';
 import { CERT_CHANGE_POLL_SECONDS } from '../../charts/nginx-conf';
 import { reportSkipped } from './support/skipped';
-import { LocalEdge } from '../../bin/local-edge/local-edge';
+import { LOCAL_EDGE_ADDRESS, LOCAL_PUBLISHED_NAME, LocalEdge } from '../../bin/local-edge/local-edge';
 import { NginxInstance, nginxBinary } from '../../bin/local-edge/nginx-instance';
 import { isAlive, sleep } from '../../bin/local-edge/processes';
 import { countLogLevels, logSince, LogMark, markLog } from './support/error-log';
@@ -359,8 +359,18 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
   test('7. failing validations: at most one order per cool-off window for a name, across both instances', async () => {
     const failing = name('failing');
     allow(failing);
-    // pebble resolves this name to 127.0.0.2, where nothing listens: every http-01 validation fails.
-    await postJson(edge.pebble.ports.dnsManagement, '/add-a', { host: `${failing}.`, addresses: ['127.0.0.2'] });
+    // The name CNAMEs to our published name (so the DNS pre-check lets it be ordered), whose
+    // address is, for this test, 127.0.0.2, where nothing listens: every http-01 validation fails.
+    await edge.pebble.dns.setCname(failing, LOCAL_PUBLISHED_NAME);
+    await edge.pebble.dns.setA(LOCAL_PUBLISHED_NAME, ['127.0.0.2']);
+    try {
+      await failingValidations(failing);
+    } finally {
+      await edge.pebble.dns.setA(LOCAL_PUBLISHED_NAME, [LOCAL_EDGE_ADDRESS]);
+    }
+  });
+
+  async function failingValidations(failing: string): Promise<void> {
     const ordersBefore = orders();
     const logMarks = marks();
 
@@ -409,6 +419,19 @@ describeWithAutoSsl('edge end to end: nginx + lua-resty-auto-ssl + Redis + pebbl
     expectFallback(await direct(b, failing));
     expectFallback(await direct(a, failing));
     expect(orders() - ordersBefore).toBe(2);
+  }
+
+  test('7b. the DNS pre-check: a name that does not point at the edge (an A record elsewhere) gets the fallback and no order', async () => {
+    const elsewhere = name('elsewhere');
+    allow(elsewhere);
+    await postJson(edge.pebble.ports.dnsManagement, '/add-a', { host: `${elsewhere}.`, addresses: ['192.0.2.44'] });
+    const ordersBefore = orders();
+    const refusedBefore = await sumMetric('edge_allow_verdicts_total{outcome="dns_not_pointing"}');
+    expectFallback(await direct(a, elsewhere));
+    expectFallback(await direct(b, elsewhere));
+    expect(orders()).toBe(ordersBefore);
+    expect(await sumMetric('edge_allow_verdicts_total{outcome="dns_not_pointing"}') - refusedBefore).toBe(2);
+    expect(await store!.call('EXISTS', `${PREFIX}:edge:order:${elsewhere}`)).toBe(0);
   });
 
   test('8. bad server names: fallback, no order, no error-log storm', async () => {

@@ -1,4 +1,4 @@
-import { ConfigError, instanceArchitecture, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, nearestField, resolveConfig } from '../../lib/config';
+import { cidrNetwork, ConfigError, instanceArchitecture, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, nearestField, resolveConfig } from '../../lib/config';
 import { defaultRawConfig } from '../helpers';
 
 /** Resolves a config changed by `edit` and returns the problems it was rejected with. */
@@ -34,7 +34,25 @@ describe('resolveConfig defaults', () => {
     expect(prod).toMatchObject({
       kind: 'prod', acmeDirectory: LETS_ENCRYPT_PRODUCTION, redisMode: 'elasticache', staticIps: true,
       replicas: 3, maxReplicas: 9, expectedDomains: 10000, keyAlgorithm: 'prime256v1', redisNodes: 2,
+      certificateProfile: 'classic', renewalsPerHour: 60,
     });
+  });
+
+  test('domains API: no peer admitted; DNS pre-check on', () => {
+    for (const env of [prod, dev]) {
+      expect(env.domainsApi).toEqual({ allowedNamespaces: [], allowedCidrs: [] });
+      expect(env.dnsPrecheck).toBe(true);
+    }
+  });
+
+  test('domains API peers and the DNS pre-check switch, as configured', () => {
+    const raw = defaultRawConfig();
+    raw.environments[0].domainsApi = { allowedNamespaces: ['product'], allowedCidrs: ['10.40.128.0/20', '192.0.2.7/32'] };
+    raw.environments[0].dnsPrecheck = false;
+    raw.environments[1].domainsApi = { allowedCidrs: ['10.40.0.0/16'] };
+    const [p, d] = resolveConfig(raw).environments;
+    expect(p).toMatchObject({ domainsApi: { allowedNamespaces: ['product'], allowedCidrs: ['10.40.128.0/20', '192.0.2.7/32'] }, dnsPrecheck: false });
+    expect(d.domainsApi).toEqual({ allowedNamespaces: [], allowedCidrs: ['10.40.0.0/16'] });
   });
 
   test('dev: Let\'s Encrypt staging, in-cluster Redis, no static IPs, 1 replica', () => {
@@ -98,12 +116,25 @@ describe('resolveConfig rejects, naming the field and what is allowed', () => {
     ['zero replicas', (r) => { r.environments[1].replicas = 0; }, 'environments[1].replicas: must be a whole number from 1 to 100, got 0'],
     ['max below min replicas', (r) => { r.environments[0].maxReplicas = 2; }, 'environments[0].maxReplicas: must be a whole number from 3 to 300, got 2'],
     ['unknown key algorithm', (r) => { r.environments[0].keyAlgorithm = 'ed25519'; }, 'environments[0].keyAlgorithm: must be one of "prime256v1", "secp384r1", "rsa2048", got "ed25519"'],
+    ['unknown certificate profile', (r) => { r.environments[0].certificateProfile = 'short'; }, 'environments[0].certificateProfile: must be one of "classic", "tlsserver", "shortlived", got "short"'],
+    ['no renewal budget', (r) => { r.environments[0].renewalsPerHour = 0; }, 'environments[0].renewalsPerHour: must be a whole number from 1 to 10000, got 0'],
     ['unknown redis mode', (r) => { r.environments[1].redisMode = 'memcached'; }, 'environments[1].redisMode: must be one of "elasticache", "in-cluster", got "memcached"'],
     ['prod on in-cluster Redis', (r) => { r.environments[0].redisMode = 'in-cluster'; }, /environments\[0\]\.redisMode: prod must use "elasticache"/],
     ['one ElastiCache node', (r) => { r.environments[0].redisNodes = 1; }, 'environments[0].redisNodes: must be a whole number from 2 to 6, got 1'],
     ['bad node type', (r) => { r.environments[0].redisNodeType = 'm7g.large'; }, 'environments[0].redisNodeType: must be an ElastiCache node type such as "cache.m7g.large", got "m7g.large"'],
     ['staticIps not boolean', (r) => { r.environments[0].staticIps = 'yes'; }, 'environments[0].staticIps: must be true or false, got "yes"'],
     ['expectedDomains zero', (r) => { r.environments[0].expectedDomains = 0; }, 'environments[0].expectedDomains: must be a whole number from 1 to 10000000, got 0'],
+    ['domainsApi not an object', (r) => { r.environments[0].domainsApi = ['product']; }, 'environments[0].domainsApi: must be an object with allowedNamespaces and/or allowedCidrs, got ["product"]'],
+    ['API namespace not a DNS label', (r) => { r.environments[0].domainsApi = { allowedNamespaces: ['Product_App'] }; }, 'environments[0].domainsApi.allowedNamespaces: "Product_App" is not a namespace name: a lower-case DNS label of at most 63 characters (a-z, 0-9, "-")'],
+    ['API namespace too long', (r) => { r.environments[0].domainsApi = { allowedNamespaces: ['a'.repeat(64)] }; }, /^environments\[0\]\.domainsApi\.allowedNamespaces: "a{64}" is not a namespace name/],
+    ['API namespaces not a list', (r) => { r.environments[0].domainsApi = { allowedNamespaces: 'product' }; }, 'environments[0].domainsApi.allowedNamespaces: must be a list of strings, got "product"'],
+    ['API namespace twice', (r) => { r.environments[0].domainsApi = { allowedNamespaces: ['product', 'product'] }; }, 'environments[0].domainsApi.allowedNamespaces: "product" appears twice'],
+    ['API CIDR not a CIDR', (r) => { r.environments[0].domainsApi = { allowedCidrs: ['10.40.0.0'] }; }, 'environments[0].domainsApi.allowedCidrs: must be an IPv4 CIDR such as "203.0.113.0/24", got "10.40.0.0"'],
+    ['API open to every address', (r) => { r.environments[0].domainsApi = { allowedCidrs: ['0.0.0.0/0'] }; }, 'environments[0].domainsApi.allowedCidrs: "0.0.0.0/0" admits every address to the domains API; list the product\'s ranges, or use allowedNamespaces'],
+    ['API CIDR with host bits', (r) => { r.environments[0].domainsApi = { allowedCidrs: ['10.40.130.7/20'] }; }, 'environments[0].domainsApi.allowedCidrs: "10.40.130.7/20" has host bits set; its network is "10.40.128.0/20"'],
+    ['API CIDR twice', (r) => { r.environments[1].domainsApi = { allowedCidrs: ['10.0.0.0/8', '10.0.0.0/8'] }; }, 'environments[1].domainsApi.allowedCidrs: "10.0.0.0/8" appears twice'],
+    ['devDefaults API CIDR', (r) => { r.devDefaults.domainsApi = { allowedCidrs: ['300.0.0.0/8'] }; }, 'devDefaults.domainsApi.allowedCidrs: must be an IPv4 CIDR such as "203.0.113.0/24", got "300.0.0.0/8"'],
+    ['dnsPrecheck not boolean', (r) => { r.environments[0].dnsPrecheck = 'off'; }, 'environments[0].dnsPrecheck: must be true or false, got "off"'],
   ])('%s', (_name, edit, expected) => {
     const problems = problemsOf(edit);
     if (typeof expected === 'string') expect(problems).toContain(expected);
@@ -153,6 +184,9 @@ describe('unknown fields are rejected, at every level, with the nearest known fi
     ['devDefaults', (r) => { r.devDefaults.redisMod = 'in-cluster'; }, 'devDefaults.redisMod: unknown field; did you mean "redisMode"?'],
     ['a name in devDefaults (dev:up names the environment)', (r) => { r.devDefaults.name = 'dev-x'; }, expect.stringMatching(/^devDefaults\.name: unknown field; the fields here are "domainCheckUrl", /)],
     ['delivery', (r) => { r.delivery.deployBrnach = 'trunk'; }, 'delivery.deployBrnach: unknown field; did you mean "deployBranch"?'],
+    ['domainsApi', (r) => { r.environments[0].domainsApi = { allowedNamespace: ['product'] }; }, 'environments[0].domainsApi.allowedNamespace: unknown field; did you mean "allowedNamespaces"?'],
+    ['domainsApi, far from every field', (r) => { r.environments[0].domainsApi = { ports: [8082] }; }, 'environments[0].domainsApi.ports: unknown field; the fields here are "allowedNamespaces", "allowedCidrs"'],
+    ['"dnsPreCheck" in an environment', (r) => { r.environments[0].dnsPreCheck = false; }, 'environments[0].dnsPreCheck: unknown field; did you mean "dnsPrecheck"?'],
   ])('%s', (_name, edit, expected) => {
     expect(problemsOf(edit)).toContainEqual(expected);
   });
@@ -201,6 +235,7 @@ describe('unknown fields are rejected, at every level, with the nearest known fi
     Object.assign(raw.environments[0], {
       acmeDirectory: LETS_ENCRYPT_PRODUCTION, keyAlgorithm: 'secp384r1', replicas: 4, maxReplicas: 8, expectedDomains: 5000,
       redisMode: 'elasticache', redisNodeType: 'cache.m7g.large', redisNodes: 3, staticIps: true,
+      domainsApi: { allowedNamespaces: ['product'], allowedCidrs: [] }, dnsPrecheck: true,
     });
     Object.assign(raw.devDefaults, { replicas: 1, staticIps: false, redisMode: 'in-cluster' });
     Object.assign(raw.delivery, { deployBranch: 'main', bootstrapQualifier: 'hnb659fds', githubOidcProviderExists: true });
@@ -208,6 +243,13 @@ describe('unknown fields are rejected, at every level, with the nearest known fi
     expect(config.environments[0]).toMatchObject({ replicas: 4, maxReplicas: 8, keyAlgorithm: 'secp384r1', redisNodes: 3 });
     expect(config.platform.alarmEmail).toBe('oncall@example.com');
     expect(config.delivery?.githubOidcProviderExists).toBe(true);
+  });
+
+  test('cidrNetwork: the network address of a CIDR', () => {
+    expect(cidrNetwork('10.40.130.7/20')).toBe('10.40.128.0/20');
+    expect(cidrNetwork('192.0.2.7/32')).toBe('192.0.2.7/32');
+    expect(cidrNetwork('255.255.255.255/1')).toBe('128.0.0.0/1');
+    expect(cidrNetwork('10.1.2.3/0')).toBe('0.0.0.0/0');
   });
 
   test('nearestField: a case-insensitive match or at most 2 edits, else nothing', () => {

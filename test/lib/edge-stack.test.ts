@@ -1,11 +1,19 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { appliedObjects, buildTestApp } from '../helpers';
+import { SecretSync } from '../../lib/secret-sync';
+import { appliedObjects, buildTestApp, defaultRawConfig } from '../helpers';
 
 const { stacks } = buildTestApp();
 const prod = Template.fromStack(stacks.edges.prod);
 const dev = Template.fromStack(stacks.edges['dev-example']);
 
 const manifests = (t: Template) => appliedObjects(t);
+/** The manifest resource whose logical ID starts with prefix: its CloudFormation value parts (tokens as intrinsics). */
+const manifestParts = (t: Template, prefix: string): unknown[] => {
+  const [, resource] = Object.entries(t.findResources('Custom::AWSCDK-EKS-KubernetesResource')).find(([id]) => id.startsWith(prefix)) as [string, any];
+  const manifest = resource.Properties.Manifest;
+  return typeof manifest === 'string' ? [manifest] : manifest['Fn::Join'][1];
+};
+const logicalId = (t: Template, type: string, prefix: string) => Object.keys(t.findResources(type)).find((id) => id.startsWith(prefix))!;
 
 test('one edge stack per environment', () => {
   expect(Object.keys(stacks.edges)).toEqual(['prod', 'dev-example']);
@@ -70,6 +78,38 @@ describe('network load balancer', () => {
   test('dev: no Elastic IPs', () => {
     dev.resourceCountIs('AWS::EC2::EIP', 0);
     expect(dev.toJSON().Outputs.StaticIps.Value).toBe('none (staticIps is off)');
+  });
+});
+
+describe('the domains API is never behind the NLB', () => {
+  test('no listener, target group or security group rule of the NLB on 8082', () => {
+    for (const t of [prod, dev]) {
+      const listeners = Object.values(t.findResources('AWS::ElasticLoadBalancingV2::Listener')).map((l: any) => l.Properties.Port);
+      const groups = Object.values(t.findResources('AWS::ElasticLoadBalancingV2::TargetGroup')).map((g: any) => g.Properties.Port);
+      expect(listeners.sort()).toEqual([443, 80]);
+      expect(groups.sort()).toEqual([8080, 8443]);
+      const sg = (Object.values(t.findResources('AWS::EC2::SecurityGroup'))[0] as any).Properties;
+      const rulePorts = [...sg.SecurityGroupIngress, ...sg.SecurityGroupEgress].flatMap((r: any) => [r.FromPort, r.ToPort]);
+      expect(rulePorts).not.toContain(8082);
+    }
+  });
+
+  test('the bindings name only the "edge" Service\'s http/https ports, and open only 8080/8443 on the nodes', () => {
+    for (const t of [prod, dev]) {
+      const bindings = manifests(t).filter((m) => m.kind === 'TargetGroupBinding');
+      expect(bindings.map((b) => [b.spec.serviceRef.name, b.spec.serviceRef.port]).sort()).toEqual([['edge', 443], ['edge', 80]]);
+      const opened = bindings.flatMap((b) => b.spec.networking.ingress.flatMap((rule: any) => rule.ports.map((p: any) => p.port)));
+      expect(opened.sort()).toEqual([8080, 8443]);
+      // And the "edge" Service has no API port those Service ports could map to.
+      const edge = manifests(t).find((m) => m.kind === 'Service' && m.metadata.name === 'edge');
+      expect(edge.spec.ports.map((p: any) => [p.port, p.targetPort])).toEqual([[80, 8080], [443, 8443]]);
+    }
+  });
+
+  test('the API has its own ClusterIP Service, which nothing binds', () => {
+    const api = manifests(prod).find((m) => m.kind === 'Service' && m.metadata.name === 'edge-api');
+    expect(api.spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'api', port: 8082, targetPort: 'api' }] });
+    expect(manifests(prod).filter((m) => m.kind === 'TargetGroupBinding').map((b) => b.spec.serviceRef.name)).not.toContain('edge-api');
   });
 });
 
@@ -165,17 +205,30 @@ describe('workload', () => {
   });
 });
 
-describe('Redis AUTH secret sync (External Secrets, IRSA)', () => {
-  test('a SecretStore and an ExternalSecret that make Secret edge-redis-auth (key "token") from Secrets Manager', () => {
-    const store = manifests(prod).find((m) => m.kind === 'SecretStore');
-    expect(store.apiVersion).toBe('external-secrets.io/v1');
-    expect(store.spec.provider.aws).toMatchObject({ service: 'SecretsManager', region: 'eu-west-1', auth: { jwt: { serviceAccountRef: { name: 'edge-secrets-reader' } } } });
-    const external = manifests(prod).find((m) => m.kind === 'ExternalSecret');
-    expect(external.spec.target.name).toBe('edge-redis-auth');
-    expect(external.spec.data).toEqual([{ secretKey: 'token', remoteRef: { key: '<token>' } }]);
+describe('secret sync: the Redis AUTH token and the domains API token (External Secrets, IRSA)', () => {
+  test('one SecretStore and an ExternalSecret per secret: Secrets edge-redis-auth and edge-domains-api (key "token") from Secrets Manager', () => {
+    for (const t of [prod, dev]) {
+      const stores = manifests(t).filter((m) => m.kind === 'SecretStore');
+      expect(stores).toHaveLength(1);
+      expect(stores[0].apiVersion).toBe('external-secrets.io/v1');
+      expect(stores[0].metadata.name).toBe('aws-secrets-manager');
+      expect(stores[0].spec.provider.aws).toMatchObject({ service: 'SecretsManager', region: 'eu-west-1', auth: { jwt: { serviceAccountRef: { name: 'edge-secrets-reader' } } } });
+      const externals = manifests(t).filter((m) => m.kind === 'ExternalSecret');
+      expect(externals.map((e) => [e.metadata.name, e.spec.target.name, e.spec.secretStoreRef.name])).toEqual([
+        ['edge-redis-auth', 'edge-redis-auth', 'aws-secrets-manager'],
+        ['edge-domains-api', 'edge-domains-api', 'aws-secrets-manager'],
+      ]);
+      for (const external of externals) expect(external.spec.data).toEqual([{ secretKey: 'token', remoteRef: { key: '<token>' } }]);
+    }
+    // The API token's ExternalSecret refers to this stack's generated secret (by ARN).
+    const apiToken = logicalId(prod, 'AWS::SecretsManager::Secret', 'DomainsApiToken');
+    const parts = manifestParts(prod, 'RedisAuthManifest');
+    const at = parts.findIndex((p) => JSON.stringify(p) === JSON.stringify({ Ref: apiToken }));
+    expect(at).toBeGreaterThan(0);
+    expect(parts[at - 1]).toMatch(/"name":"edge-domains-api".*"remoteRef":\{"key":"$/);
   });
 
-  test('the reader role may read only that one secret, and decrypt only through Secrets Manager', () => {
+  test('the reader role may read exactly the two secrets, and decrypt only with the store\'s key, through Secrets Manager', () => {
     const policies = Object.values(prod.findResources('AWS::IAM::Policy')).map((p: any) => p.Properties)
       .filter((p) => JSON.stringify(p.Roles).includes('RedisAuthServiceAccount'));
     expect(policies).toHaveLength(1);
@@ -183,8 +236,22 @@ describe('Redis AUTH secret sync (External Secrets, IRSA)', () => {
     expect(statements).toHaveLength(2);
     expect(statements[0].Effect).toBe('Allow');
     expect([...statements[0].Action].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
-    expect(JSON.stringify(statements[0].Resource)).toMatch(/AuthToken/);
+    expect(statements[0].Resource).toHaveLength(2);
+    expect(JSON.stringify(statements[0].Resource[0])).toMatch(/CertStoreAuthToken/);
+    expect(statements[0].Resource[1]).toEqual({ Ref: logicalId(prod, 'AWS::SecretsManager::Secret', 'DomainsApiToken') });
     expect(statements[1]).toMatchObject({ Action: 'kms:Decrypt', Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' } } });
+    expect(JSON.stringify(statements[1].Resource)).toMatch(/CertStoreKey/);
+  });
+
+  test('dev: the reader reads the Redis password and the API token, and decrypts nothing (AWS-managed key)', () => {
+    const policies = Object.values(dev.findResources('AWS::IAM::Policy')).map((p: any) => p.Properties)
+      .filter((p) => JSON.stringify(p.Roles).includes('RedisAuthServiceAccount'));
+    expect(policies).toHaveLength(1);
+    const statements = policies[0].PolicyDocument.Statement;
+    expect(statements).toHaveLength(1);
+    expect(statements[0].Resource.map((r: any) => r.Ref).sort()).toEqual([
+      logicalId(dev, 'AWS::SecretsManager::Secret', 'DomainsApiToken'), logicalId(dev, 'AWS::SecretsManager::Secret', 'RedisPassword'),
+    ].sort());
   });
 
   test('the role trusts only the cluster\'s OIDC provider for that namespace\'s service account', () => {
@@ -196,11 +263,105 @@ describe('Redis AUTH secret sync (External Secrets, IRSA)', () => {
     expect(json).toContain('sts.amazonaws.com');
   });
 
-  test('dev: a generated password in Secrets Manager, deleted with the environment; prod has none of its own', () => {
-    const devSecrets = Object.values(dev.findResources('AWS::SecretsManager::Secret')) as any[];
+  test('dev: a generated Redis password in Secrets Manager, deleted with the environment; prod has none of its own', () => {
+    const devSecrets = Object.entries(dev.findResources('AWS::SecretsManager::Secret')).filter(([id]) => id.startsWith('RedisPassword')).map(([, r]) => r as any);
     expect(devSecrets).toHaveLength(1);
     expect(devSecrets[0].Properties.GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true });
     expect(devSecrets[0].DeletionPolicy).toBe('Delete');
-    prod.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(Object.keys(prod.findResources('AWS::SecretsManager::Secret')).filter((id) => id.startsWith('RedisPassword'))).toEqual([]);
+  });
+
+  test('one SecretSync per namespace (its SecretStore and service account names are fixed), each Secret named once', () => {
+    const { stacks: fresh } = buildTestApp();
+    const stack = fresh.edges.prod;
+    const cluster = fresh.platform.edgeCluster.cluster;
+    const secret = stack.domainsApiToken;
+    expect(() => new SecretSync(stack, 'Second', { cluster, namespace: 'prod', secrets: [{ targetSecretName: 'other', secret }] }))
+      .toThrow(/Edge-prod\/RedisAuth already syncs namespace prod; a second would collide with its SecretStore "aws-secrets-manager" and service account "edge-secrets-reader"/);
+    expect(() => new SecretSync(stack, 'Twice', { cluster, namespace: 'other', secrets: [{ targetSecretName: 'a', secret }, { targetSecretName: 'a', secret }] }))
+      .toThrow('Kubernetes Secret "a" is named twice');
+    expect(() => new SecretSync(stack, 'None', { cluster, namespace: 'none', secrets: [] })).toThrow('no secrets to sync');
+  });
+});
+
+describe('domains API token', () => {
+  test('generated by Secrets Manager (48 characters, no punctuation) in each environment; no value in any template', () => {
+    for (const t of [prod, dev]) {
+      const [token] = Object.entries(t.findResources('AWS::SecretsManager::Secret')).filter(([id]) => id.startsWith('DomainsApiToken')).map(([, r]) => r as any);
+      expect(token.Properties.GenerateSecretString).toEqual({ PasswordLength: 48, ExcludePunctuation: true });
+      expect(token.Properties.SecretString).toBeUndefined();
+      expect(token.Properties.KmsKeyId).toBeUndefined();
+      // Nothing resolves a secret's value into a template (no dynamic reference either).
+      const text = JSON.stringify(t.toJSON());
+      expect(text.match(/resolve:secretsmanager|"SecretString"|\\"SecretString\\"/g)).toBeNull();
+    }
+  });
+
+  test('the edge container reads it as EDGE_API_TOKEN from the synced Secret, after the sync is applied', () => {
+    for (const t of [prod, dev]) {
+      const env = manifests(t).find((m) => m.kind === 'Deployment' && m.metadata.name === 'edge').spec.template.spec.containers[0].env;
+      expect(env).toContainEqual({ name: 'EDGE_API_TOKEN', valueFrom: { secretKeyRef: { name: 'edge-domains-api', key: 'token' } } });
+      expect(manifests(t).filter((m) => m.kind === 'Secret')).toEqual([]);
+    }
+  });
+
+  test('outputs: the secret\'s ARN (for the AWS CLI) and the in-cluster URL', () => {
+    const outputs = prod.toJSON().Outputs;
+    expect(outputs.DomainsApiTokenSecretArn.Value).toEqual({ Ref: logicalId(prod, 'AWS::SecretsManager::Secret', 'DomainsApiToken') });
+    expect(outputs.DomainsApiTokenSecretArn.Description).toContain('aws secretsmanager get-secret-value --secret-id');
+    expect(outputs.DomainsApiUrl.Value).toBe('http://edge-api.prod.svc.cluster.local:8082/v1/domains');
+    expect(dev.toJSON().Outputs.DomainsApiUrl.Value).toBe('http://edge-api.dev-example.svc.cluster.local:8082/v1/domains');
+  });
+});
+
+describe('domains API NetworkPolicy', () => {
+  test('by default no peer is admitted to 8082', () => {
+    for (const t of [prod, dev]) {
+      const policy = manifests(t).find((m) => m.kind === 'NetworkPolicy' && m.metadata.name === 'edge-api-ingress');
+      expect(policy.spec.policyTypes).toEqual(['Ingress']);
+      expect(policy.spec.ingress).toEqual([]);
+    }
+  });
+});
+
+describe('configured: API peers, and no DNS pre-check', () => {
+  const raw = defaultRawConfig();
+  raw.environments[0].domainsApi = { allowedNamespaces: ['product'], allowedCidrs: ['10.40.128.0/20'] };
+  raw.environments[0].dnsPrecheck = false;
+  const configured = Template.fromStack(buildTestApp(raw).stacks.edges.prod);
+
+  test('the API NetworkPolicy admits the namespace and the CIDR to 8082 only', () => {
+    const policy = manifests(configured).find((m) => m.kind === 'NetworkPolicy' && m.metadata.name === 'edge-api-ingress');
+    expect(policy.spec.ingress).toEqual([{
+      from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'product' } } }, { ipBlock: { cidr: '10.40.128.0/20' } }],
+      ports: [{ protocol: 'TCP', port: 8082 }],
+    }]);
+  });
+
+  test('dnsPrecheck: false: neither the NLB\'s name nor its addresses reach the workload', () => {
+    const parts = JSON.stringify(manifestParts(configured, 'Workload'));
+    expect(parts).not.toContain('DNSName');
+    expect(parts).not.toContain('PublicIp');
+    const conf = manifests(configured).find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'edge-config').data['nginx.conf'];
+    expect(conf).not.toContain('dns_precheck');
+  });
+});
+
+describe('DNS pre-check targets in the workload', () => {
+  const nginxConf = (t: Template) => manifests(t).find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'edge-config').data['nginx.conf'] as string;
+
+  test('prod: the NLB\'s DNS name and its three Elastic IPs, resolved at deploy time', () => {
+    const parts = manifestParts(prod, 'Workload');
+    const nlb = logicalId(prod, 'AWS::ElasticLoadBalancingV2::LoadBalancer', 'LoadBalancerNlb');
+    const eips = Object.keys(prod.findResources('AWS::EC2::EIP'));
+    // In nginx.conf and in the pod annotation that rolls the pods when they change.
+    expect(parts.filter((p) => JSON.stringify(p) === JSON.stringify({ 'Fn::GetAtt': [nlb, 'DNSName'] }))).toHaveLength(2);
+    for (const eip of eips) expect(parts.filter((p) => JSON.stringify(p) === JSON.stringify({ 'Fn::GetAtt': [eip, 'PublicIp'] }))).toHaveLength(2);
+    expect(nginxConf(prod)).toMatch(/dns_precheck = \{\n\s+resolver = "172\.20\.0\.10:53",\n\s+names = \{\n\s+"edge\.example\.com",\n\s+"<token>",\n\s+\},\n\s+addresses = \{\n(\s+"<token>",\n){3}\s+\}/);
+  });
+
+  test('dev: the NLB\'s name, no addresses', () => {
+    expect(nginxConf(dev)).toMatch(/names = \{\n\s+"edge-dev\.example\.com",\n\s+"<token>",\n\s+\},\n\s+addresses = \{\s*\}/);
+    expect(JSON.stringify(manifestParts(dev, 'Workload'))).not.toContain('PublicIp');
   });
 });

@@ -19,7 +19,7 @@ test('alarms go to an encrypted, TLS-only SNS topic, mailed to the configured ad
 });
 
 test('NLB: an alarm per target group for any unhealthy pod, and for no healthy pod', () => {
-  const nlb = alarms(prod);
+  const nlb = alarms(prod).filter((a) => a.Namespace === 'AWS/NetworkELB');
   expect(nlb.map((a) => a.MetricName).sort()).toEqual(['HealthyHostCount', 'HealthyHostCount', 'UnHealthyHostCount', 'UnHealthyHostCount']);
   const none = nlb.find((a) => a.MetricName === 'HealthyHostCount');
   expect(none).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching', Namespace: 'AWS/NetworkELB' });
@@ -37,6 +37,22 @@ test('ElastiCache: memory, evictions and engine CPU on every node', () => {
   const nodes = byMetric('Evictions').map((a) => JSON.stringify(a.Dimensions[0].Value));
   expect(nodes[0]).toContain('-001');
   expect(nodes[1]).toContain('-002');
+});
+
+test('certificates near expiry: the renewer\'s log lines in this namespace, counted by a metric filter on the cluster\'s container logs, alarm', () => {
+  const filter = (Object.values(prod.findResources('AWS::Logs::MetricFilter'))[0] as any).Properties;
+  expect(filter.FilterPattern).toBe('{ ($.kubernetes.namespace_name = "prod") && ($.log = "*certificates near expiry*") }');
+  expect(JSON.stringify(filter.LogGroupName)).toContain('ApplicationLogs');
+  const alarm = alarms(prod).find((a) => a.MetricName === 'CertificatesNearExpiryReports');
+  expect(alarm).toMatchObject({ Namespace: 'CustomDomainEdge', Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    Dimensions: [{ Name: 'Environment', Value: 'prod' }] });
+  expect(alarm.AlarmActions).toHaveLength(1);
+  // The log group the add-on writes to, made by the platform with a retention, before the add-on.
+  const group = Object.entries(platform.findResources('AWS::Logs::LogGroup')).find(([id]) => id.includes('ApplicationLogs'))!;
+  expect(group[1].Properties).toMatchObject({ RetentionInDays: 30,
+    LogGroupName: { 'Fn::Join': ['', ['/aws/containerinsights/', { Ref: expect.stringMatching(/^EdgeCluster/) }, '/application']] } });
+  const addon = Object.values(platform.findResources('AWS::EKS::Addon')).find((a: any) => a.Properties.AddonName === 'amazon-cloudwatch-observability') as any;
+  expect(addon.DependsOn).toContain(group[0]);
 });
 
 test('node group health: Container Insights and an alarm on failed nodes', () => {

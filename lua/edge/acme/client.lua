@@ -128,20 +128,25 @@ end
 -- One HTTP exchange, bounded by the client timeout and the deadline (if any). Keeps the
 -- Replay-Nonce of every response.
 function _M._http(self, method, url, headers, body, deadline)
-  local timeout = self.timeout
+  local timeout, cut = self.timeout, false
   if deadline then
     local left = (deadline - now()) * 1000
     if left <= 0 then
       return nil, TIMED_OUT
     end
-    timeout = math.min(timeout, math.max(1, math.floor(left)))
+    local limit = math.max(1, math.floor(left))
+    if limit < timeout then
+      timeout, cut = limit, true
+    end
   end
   self.stats.requests = self.stats.requests + 1
   local res, err = http.request(method, url, {
     headers = headers, body = body, timeout = timeout, ssl_verify = self.ssl_verify,
   })
   if not res then
-    if deadline and now() >= deadline then
+    -- A timeout cut to what was left of the deadline is the deadline's, even when the socket's
+    -- timer (whole milliseconds, rounded down) fires just before ngx.now() reaches it.
+    if deadline and (now() >= deadline or (cut and tostring(err):find("timeout", 1, true))) then
       return nil, TIMED_OUT .. " (" .. method .. " " .. url .. ": " .. tostring(err) .. ")"
     end
     return nil, method .. " " .. url .. ": " .. tostring(err)
@@ -434,6 +439,14 @@ function _M._complete(self, order_url, order, names, cert_key, deadline, tokens)
       return nil, err, problem
     end
     order = decode("finalize", res) or {}
+    -- The finalize response is the first look at the order: while it is processing, wait (its
+    -- Retry-After, else the first backoff step) before asking again, rather than at once (RFC
+    -- 8555 7.4). Asking at once also lands in the middle of pebble's issuance, where its order
+    -- handler read-locks the order twice and the CA's write lock coming in between deadlocks
+    -- that order for good (a Go RWMutex must not be read-locked recursively).
+    if order.status ~= "valid" and not wait(POLL_FIRST, res, deadline) then
+      return nil, TIMED_OUT .. " (order still " .. tostring(order.status) .. " after finalize)"
+    end
   end
   if order.status ~= "valid" then
     order, err, problem = self:_poll("order", order_url, deadline, function(doc)
@@ -490,7 +503,13 @@ function _M.order(self, names, opts)
   local label = table.concat(names, ",")
 
   local function fail(err, problem)
-    if now() >= deadline and not err:find(TIMED_OUT, 1, true) then
+    -- Every failure by the deadline starts with "order timed out", also one that came mid-exchange
+    -- ("<step>: order timed out (<request>)" from _post).
+    local step, rest = err:match("^(%w+): " .. TIMED_OUT .. "(.*)$")
+    if step then
+      local inner = rest:match("^ %((.*)%)$")
+      err = TIMED_OUT .. " (" .. step .. (inner and (": " .. inner) or "") .. ")"
+    elseif now() >= deadline and not err:find(TIMED_OUT, 1, true) then
       err = TIMED_OUT .. " (" .. err .. ")"
     end
     ngx.log(ngx.WARN, "acme: order for ", label, " failed after ",

@@ -51,6 +51,11 @@ local PROTOTYPES = {
   "struct x509_st *PEM_read_bio_X509(struct bio_st *bp, struct x509_st **x, void *cb, void *u)",
   "void X509_free(struct x509_st *a)",
   "const struct asn1_string_st *X509_get0_notAfter(const struct x509_st *x)",
+  "const struct asn1_string_st *X509_get0_notBefore(const struct x509_st *x)",
+  "const struct asn1_string_st *X509_get0_authority_key_id(struct x509_st *x)",
+  "const struct asn1_string_st *X509_get0_serialNumber(const struct x509_st *x)",
+  "const unsigned char *ASN1_STRING_get0_data(const struct asn1_string_st *x)",
+  "int ASN1_STRING_length(const struct asn1_string_st *x)",
   "int ASN1_TIME_to_tm(const struct asn1_string_st *s, struct edge_acme_tm *tm)",
 
   "const struct evp_md_st *EVP_sha256(void)",
@@ -82,7 +87,7 @@ local PROTOTYPES = {
 
 -- The marker typedef comes last: when it exists, a previous load of this file (package.loaded
 -- cleared, or a second copy) declared everything and a second ffi.cdef would be a redefinition.
-if not pcall(ffi.typeof, "edge_acme_cdefs_v1") then
+if not pcall(ffi.typeof, "edge_acme_cdefs_v2") then
   local decls = {
     -- glibc's struct tm (ASN1_TIME_to_tm writes one).
     "struct edge_acme_tm { int tm_sec, tm_min, tm_hour, tm_mday, tm_mon, tm_year, tm_wday, tm_yday, tm_isdst;"
@@ -92,7 +97,7 @@ if not pcall(ffi.typeof, "edge_acme_cdefs_v1") then
     local name = proto:match("([%w_]+)%(")
     decls[#decls + 1] = proto:gsub("([%w_]+)%(", PREFIX .. "%1(", 1) .. ' __asm__("' .. name .. '");'
   end
-  decls[#decls + 1] = "typedef int edge_acme_cdefs_v1;"
+  decls[#decls + 1] = "typedef int edge_acme_cdefs_v2;"
   ffi.cdef(concat(decls, "\n"))
 end
 
@@ -486,24 +491,63 @@ local function days_from_civil(y, m, d)
   local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
+_M.days_from_civil = days_from_civil
 
--- Unix time of the notAfter of the first certificate in pem.
-function _M.cert_not_after(pem)
-  if type(pem) ~= "string" or pem == "" then return nil, "cert_not_after: PEM must be a non-empty string" end
+-- The first certificate in pem, for fn(cert) (which must not keep it); fn's results, or nil and an error.
+local function with_certificate(pem, what, fn)
+  if type(pem) ~= "string" or pem == "" then return nil, what .. ": PEM must be a non-empty string" end
   C.ERR_clear_error()
   local bio = C.BIO_new_mem_buf(pem, #pem)
   if bio == nil then return nil, openssl_error("BIO_new_mem_buf") end
   local cert = C.PEM_read_bio_X509(bio, nil, nil, nil)
   C.BIO_free(bio)
   if cert == nil then return nil, openssl_error("reading the certificate (PEM_read_bio_X509)") end
-  local tm = ffi_new("struct edge_acme_tm")
-  local t = C.X509_get0_notAfter(cert) -- belongs to cert
-  local ok = t ~= nil and C.ASN1_TIME_to_tm(t, tm) == 1
+  local a, b = fn(cert)
   C.X509_free(cert)
-  if not ok then return nil, openssl_error("reading notAfter (ASN1_TIME_to_tm)") end
+  if a == nil then return nil, openssl_error(b) end
   C.ERR_clear_error()
+  return a, b
+end
+
+local function unix_time(t, tm)
+  if t == nil or C.ASN1_TIME_to_tm(t, tm) ~= 1 then return nil end
   local days = days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday)
   return days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec
+end
+
+-- Unix times of the notBefore and notAfter of the first certificate in pem.
+function _M.cert_validity(pem)
+  return with_certificate(pem, "cert_validity", function(cert)
+    local tm = ffi_new("struct edge_acme_tm")
+    local not_before = unix_time(C.X509_get0_notBefore(cert), tm)
+    local not_after = unix_time(C.X509_get0_notAfter(cert), tm)
+    if not not_before or not not_after then return nil, "reading the validity (ASN1_TIME_to_tm)" end
+    return not_before, not_after
+  end)
+end
+
+-- Unix time of the notAfter of the first certificate in pem.
+function _M.cert_not_after(pem)
+  local not_before, not_after = _M.cert_validity(pem)
+  if not not_before then return nil, not_after end
+  return not_after
+end
+
+local function asn1_bytes(s)
+  return ffi_str(C.ASN1_STRING_get0_data(s), C.ASN1_STRING_length(s))
+end
+
+-- The ARI certificate identifier (RFC 9773 4.1) of the first certificate in pem:
+-- base64url(authority key identifier) "." base64url(the serial's DER integer content octets).
+function _M.ari_cert_id(pem)
+  return with_certificate(pem, "ari_cert_id", function(cert)
+    local akid = C.X509_get0_authority_key_id(cert)
+    if akid == nil then return nil, "the certificate has no authority key identifier" end
+    local serial = asn1_bytes(C.X509_get0_serialNumber(cert))
+    -- OpenSSL keeps the magnitude; DER adds a zero octet when the high bit is set (serials are positive).
+    if serial:byte(1) and serial:byte(1) >= 0x80 then serial = "\0" .. serial end
+    return _M.base64url(asn1_bytes(akid)) .. "." .. _M.base64url(serial)
+  end)
 end
 
 -- Whether OpenSSL's error queue is empty (for tests: every failure must clear it).

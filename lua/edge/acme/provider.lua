@@ -13,6 +13,8 @@
 local semaphore = require "ngx.semaphore"
 local acme_client = require "edge.acme.client"
 local account_store = require "edge.acme.account"
+local renewal_info = require "edge.acme.renewal_info"
+local domain_status = require "edge.store.domain_status"
 local metrics = require "edge.metrics"
 
 local _M = {}
@@ -107,12 +109,12 @@ local function account_limit(problem)
     or detail:find("identifier", 1, true))
 end
 
-local function order(storage, domain, deadline)
+local function order(storage, domain, deadline, replaces)
   local loaded, err = load_account(storage.adapter)
   if not loaded then
     return nil, err
   end
-  local order_options = { key_type = options.key_type, deadline = deadline, profile = options.profile }
+  local order_options = { key_type = options.key_type, deadline = deadline, profile = options.profile, replaces = replaces }
   local cert, problem
   cert, err, problem = client_of(loaded, storage):order({ domain }, order_options)
   if is(problem, "accountDoesNotExist") then
@@ -127,15 +129,47 @@ local function order(storage, domain, deadline)
   return cert, err, problem
 end
 
-function _M.issue_cert(auto_ssl_instance, domain)
+-- The CA's ARI window for a certificate (edge.acme.renewal_info.fetch), asked with this
+-- worker's client of the environment's account: a window, false when the CA offers no ARI, or
+-- nil and an error.
+function _M.renewal_info(storage, cert_id)
+  local loaded, err = load_account(storage.adapter)
+  if not loaded then
+    return nil, err
+  end
+  return renewal_info.fetch(client_of(loaded, storage), cert_id)
+end
+
+-- Records the name's state for the domains API; best effort (an order never fails for it).
+local function record(adapter, domain, state, fields)
+  local call_ok, ok, err = pcall(domain_status.set, adapter, domain, state, fields)
+  if not call_ok or not ok then
+    err = call_ok and err or ok
+    ngx.log(ngx.WARN, "edge: the state of ", domain, " (", state, ") was not recorded: ", err)
+  end
+end
+
+-- Whether the CA offers ARI (its directory, fetched once per worker, has renewalInfo).
+function _M.offers_renewal_info(storage)
+  local loaded = load_account(storage.adapter)
+  local dir = loaded and client_of(loaded, storage):directory()
+  return type(dir) == "table" and type(dir.renewalInfo) == "string"
+end
+
+-- Orders, stores and returns a certificate for domain. opts.replaces: the ARI identifier of
+-- the certificate it renews (sent where the CA offers ARI).
+function _M.issue_cert(auto_ssl_instance, domain, opts)
   local storage = auto_ssl_instance.storage
   local adapter = storage.adapter
   local deadline = ngx.now() + options.order_timeout
 
   local cooloff = adapter:ttl(ACCOUNT_COOLOFF_KEY)
   if type(cooloff) == "number" and cooloff > 0 then
-    return nil, "the ACME account is rate-limited for " .. math.ceil(cooloff) .. " s more"
+    local why = "the ACME account is rate-limited for " .. math.ceil(cooloff) .. " s more"
+    record(adapter, domain, "cooling_off", { reason = why, next_attempt_at = math.ceil(ngx.now() + cooloff) })
+    return nil, why
   end
+  record(adapter, domain, "issuing", {})
 
   slots = slots or semaphore.new(options.max_concurrent_orders)
   local ok, wait_err = slots:wait(deadline - ngx.now())
@@ -144,9 +178,10 @@ function _M.issue_cert(auto_ssl_instance, domain)
     return nil, "no order slot within the order timeout: " .. tostring(wait_err)
   end
   local started = ngx.now()
-  local call_ok, cert, err, problem = pcall(order, storage, domain, deadline)
+  local call_ok, cert, err, problem = pcall(order, storage, domain, deadline, opts and opts.replaces)
   slots:post()
   if not call_ok then
+    record(adapter, domain, "failing", { last_error = "ACME client error" })
     return nil, "ACME client error: " .. tostring(cert)
   end
 
@@ -161,13 +196,23 @@ function _M.issue_cert(auto_ssl_instance, domain)
       adapter:set("edge:order:" .. domain, "failed", { exptime = retry_after })
     end
     local detail = problem and (problem.type .. ": " .. tostring(problem.detail)) or ""
-    return nil, "ACME order for " .. domain .. " failed: " .. tostring(err) .. (detail ~= "" and (" (" .. detail .. ")") or "")
+    local why = "ACME order for " .. domain .. " failed: " .. tostring(err) .. (detail ~= "" and (" (" .. detail .. ")") or "")
+    if is(problem, "rateLimited") then
+      record(adapter, domain, "cooling_off", { reason = "rate-limited by the CA", last_error = why,
+        next_attempt_at = math.ceil(ngx.now() + math.max(1, problem.retry_after or 3600)) })
+    else
+      record(adapter, domain, "failing", { last_error = why })
+    end
+    return nil, why
   end
 
   local stored, store_err = storage:set_cert(domain, cert.fullchain_pem, cert.privkey_pem, cert.cert_pem, cert.expiry)
   if not stored then
+    record(adapter, domain, "failing", { last_error = "issued, but not stored" })
     return nil, "issued, but not stored: " .. tostring(store_err)
   end
+  record(adapter, domain, "issued", { reason = false, last_error = false, next_attempt_at = false,
+    issued_at = string.format("%.3f", ngx.now()) })
   ngx.log(ngx.NOTICE, "edge: issued a certificate for ", domain, " in ", string.format("%.3f", ngx.now() - started), " s")
   return cert
 end

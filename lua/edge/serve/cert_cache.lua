@@ -62,6 +62,12 @@ local function forget(name)
   dict:delete("domain:fullchain_der:" .. name)
   dict:delete("domain:privkey_der:" .. name)
   dict:delete("domain:ocsp:" .. name)
+  -- A changed or removed certificate is a reason to ask the domain check again (the domains
+  -- API's DELETE: a pod must not re-issue on a cached "allowed").
+  local verdicts = ngx.shared.edge_cache
+  if verdicts then
+    verdicts:delete("verdict:" .. name)
+  end
   if loading[name] then
     invalidated_at[name] = seen
   end

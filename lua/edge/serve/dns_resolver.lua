@@ -282,6 +282,7 @@ end
 -- The addresses of name for qtype, following CNAMEs; and the smallest TTL of the chain.
 local function lookup(host, port, name, qtype, timeout)
   local current, ttl, hops = name, math.huge, 0
+  local chain = { name }
   while true do
     local answer, err = query(host, port, current, qtype, timeout)
     if not answer then
@@ -291,7 +292,7 @@ local function lookup(host, port, name, qtype, timeout)
     while true do
       local addresses = answer.addresses[current]
       if addresses then
-        return addresses, min(ttl, answer.address_ttl[current])
+        return addresses, min(ttl, answer.address_ttl[current]), chain
       end
       local cname = answer.cnames[current]
       if not cname then
@@ -302,9 +303,10 @@ local function lookup(host, port, name, qtype, timeout)
         return nil, "more than " .. MAX_CNAME_HOPS .. " CNAMEs"
       end
       current, ttl, followed = cname.target, min(ttl, cname.ttl), true
+      chain[#chain + 1] = current
     end
     if not followed then
-      return nil, "no " .. (qtype == TYPE_A and "A" or "AAAA") .. " records for " .. current
+      return nil, "no " .. (qtype == TYPE_A and "A" or "AAAA") .. " records for " .. current, chain
     end
     -- The answer stopped at a CNAME target without its addresses: ask for the target.
   end
@@ -312,8 +314,9 @@ end
 
 -- Resolves name to its addresses. opts: server ("ip" or "ip:port", port 53 by default),
 -- timeout (ms per query, default 2000), ipv6 (also AAAA records, default false).
--- Returns a list of addresses (IPv6 ones in brackets, as nginx takes them) and the TTL in
--- seconds, or nil and why.
+-- Returns a list of addresses (IPv6 ones in brackets, as nginx takes them), the TTL in seconds
+-- and the names followed (the name, then each CNAME target), or nil, why, and the names followed
+-- before the failure (when the query got answers).
 function _M.resolve(name, opts)
   local server = opts.server or ""
   local host, port = server:match("^%[(.+)%]:(%d+)$")
@@ -328,16 +331,16 @@ function _M.resolve(name, opts)
   local timeout = opts.timeout or DEFAULT_TIMEOUT_MS
   name = lower(name):gsub("%.$", "")
 
-  local addresses, ttl = lookup(host, port, name, TYPE_A, timeout)
+  local addresses, ttl, chain = lookup(host, port, name, TYPE_A, timeout)
   if not opts.ipv6 then
-    return addresses, ttl
+    return addresses, ttl, chain
   end
-  local v6, v6_ttl = lookup(host, port, name, TYPE_AAAA, timeout)
+  local v6, v6_ttl, v6_chain = lookup(host, port, name, TYPE_AAAA, timeout)
   if not addresses then
     if v6 then
-      return v6, v6_ttl
+      return v6, v6_ttl, v6_chain
     end
-    return nil, ttl -- the A lookup's error
+    return nil, ttl, chain -- the A lookup's error
   end
   if v6 then
     for _, address in ipairs(v6) do
@@ -345,7 +348,7 @@ function _M.resolve(name, opts)
     end
     ttl = min(ttl, v6_ttl)
   end
-  return addresses, ttl
+  return addresses, ttl, chain
 end
 
 return _M

@@ -1,7 +1,8 @@
 -- The store's feed of certificate changes. Every write or delete of a "<name>:latest" entry, by
 -- any pod (issuance, renewal) or by the certs CLI, goes through one Redis script
--- (record_cert_change.lua) that also gives the name the next sequence number. Each worker polls
--- the sequence and forgets what it cached of the names changed since the one it last saw.
+-- (record_cert_change.lua) that also gives the name the next sequence number and keeps the
+-- renewal index (edge.renewal.index) in step. Each worker polls the sequence and forgets what
+-- it cached of the names changed since the one it last saw.
 local _M = {}
 
 local EMPTY = {}
@@ -15,16 +16,32 @@ local SCRIPT = (function()
   return text
 end)()
 
+-- The renewal index: sorted sets of names, and each name's renewal state (a hash). The certs CLI
+-- (bin/certs/cert-store-client.ts) names the same keys.
+_M.INDEX = {
+  due = "edge:renew-due",       -- when the renewer next looks at the name
+  renew_at = "edge:renew-at",   -- when the certificate should be renewed
+  expiry = "edge:cert-expiry",  -- its notAfter
+  alarm_at = "edge:alarm-at",   -- when its coming expiry alarms
+}
+function _M.state_key(name)
+  return "edge:renewal:" .. name
+end
+
 local function keys(adapter, name)
   return adapter:prefixed(name .. ":latest"), adapter:prefixed("edge:cert-seq"),
     adapter:prefixed("edge:cert-changes"), adapter:prefixed("edge:cert-changes-trimmed")
 end
 
--- Writes (value) or deletes (no value) the certificate entry of `name`, recording the change.
+-- Writes (value, with the certificate's notBefore and notAfter in Unix seconds) or deletes (no
+-- value) the certificate entry of `name`, recording the change and indexing it for renewal.
 -- connection: an open edge.redis_client connection to the adapter's store.
-function _M.record(adapter, connection, name, value)
+function _M.record(adapter, connection, name, value, not_before, not_after)
   local entry, seq, feed, trimmed = keys(adapter, name)
-  return connection:command("EVAL", SCRIPT, 4, entry, seq, feed, trimmed, name, value)
+  local i = _M.INDEX
+  return connection:command("EVAL", SCRIPT, 9, entry, seq, feed, trimmed, adapter:prefixed(i.due),
+    adapter:prefixed(i.renew_at), adapter:prefixed(i.expiry), adapter:prefixed(i.alarm_at),
+    adapter:prefixed(_M.state_key(name)), name, value, value and not_before or nil, value and not_after or nil)
 end
 
 -- What changed after sequence `seen`: { seq = current sequence, names = list of names }, or

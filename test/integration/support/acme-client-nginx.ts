@@ -31,7 +31,7 @@ export class AcmeClientNginx extends TestNginx {
 
   renderConf(): string {
     const o = this.options;
-    const api = this.handlers('acme_client_harness', ['register', 'order', 'orders', 'directory', 'tokens', 'provider_issue']);
+    const api = this.handlers('acme_client_harness', ['register', 'order', 'orders', 'directory', 'tokens', 'provider_issue', 'renewal_info']);
     return [
       ...this.preamble({ writtenBy: 'acme-client-nginx.ts for acme-client.test.ts', workers: 2, connections: 1024, luaDirs: o.extraLuaPath }),
       '  lua_shared_dict acme_challenges 1m;',

@@ -13,7 +13,8 @@ import { KeyPair } from '../../../bin/local-edge/pki';
  *   for that request is passed on, as a real server's would be).
  * - `pass`: nothing.
  * Independently, `offerProfiles` adds `meta.profiles` and `renewalInfo` to the directory (pebble
- * 2.4 has neither; it ignores the fields a client then sends), and every newOrder payload is kept.
+ * 2.4 has neither; it ignores the fields a client then sends), and answers renewalInfo (ARI, RFC
+ * 9773) itself from `renewalWindows`; every newOrder payload is kept.
  */
 export type FakeMode = 'pass' | 'pending-once' | 'pending-always' | 'rate-limited';
 
@@ -33,6 +34,12 @@ export class FakeRetryAfterAcme {
   offerProfiles = false;
   /** The decoded JWS payload of every newOrder request. */
   readonly newOrderPayloads: Array<Record<string, unknown>> = [];
+  /** ARI's suggested window by certificate identifier; an identifier not here is answered 404, as a CA answers one it does not know. */
+  readonly renewalWindows = new Map<string, { start: Date; end: Date }>();
+  /** The Retry-After of renewalInfo answers (seconds). */
+  renewalInfoRetryAfter = '21600';
+  /** Every certificate identifier renewalInfo was asked for. */
+  readonly renewalInfoRequests: string[] = [];
   private server?: https.Server;
   private readonly sockets = new Set<{ destroy(): void }>();
   port = 0;
@@ -57,6 +64,19 @@ export class FakeRetryAfterAcme {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const url = req.url ?? '/';
+      if (this.offerProfiles && req.method === 'GET' && url.startsWith('/renewal-info/')) {
+        const certId = decodeURIComponent(url.slice('/renewal-info/'.length));
+        this.renewalInfoRequests.push(certId);
+        const window = this.renewalWindows.get(certId);
+        if (!window) {
+          res.writeHead(404, { 'content-type': 'application/problem+json' });
+          res.end(JSON.stringify({ type: 'urn:ietf:params:acme:error:malformed', detail: 'FakeRetryAfterAcme: unknown certificate', status: 404 }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json', 'retry-after': this.renewalInfoRetryAfter });
+        res.end(JSON.stringify({ suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() } }));
+        return;
+      }
       const isAuthz = req.method === 'POST' && url.startsWith('/authZ/');
       let pollNumber = 0;
       if (isAuthz) {

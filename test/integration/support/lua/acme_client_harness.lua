@@ -88,6 +88,19 @@ function _M.directory()
   reply({ directory = dir, err = err, problem = problem })
 end
 
+-- ARI: the certificate's identifier (edge.acme.crypto) and the CA's window for it
+-- (edge.acme.renewal_info). offered = false when the directory has no renewalInfo.
+function _M.renewal_info()
+  local conf = request_body()
+  local cert_id, id_err = crypto.ari_cert_id(conf.cert_pem)
+  if not cert_id then
+    return reply({ err = "ari_cert_id: " .. tostring(id_err) })
+  end
+  local c = client_for(conf, { put = {}, removed = {} })
+  local window, err = require("edge.acme.renewal_info").fetch(c, conf.cert_id or cert_id)
+  reply({ cert_id = cert_id, offered = window ~= false, window = window or nil, err = err })
+end
+
 function _M.order()
   local conf = request_body()
   local log = { put = {}, removed = {} }
