@@ -21,6 +21,7 @@ import { httpGet, parseMetrics } from './support/http-client';
 import { reportSkipped } from './support/skipped';
 import { connectStore } from './support/store-client';
 import { tlsProbe } from './support/tls-client';
+import { until } from './support/until';
 
 const { tree, reason } = findAutoSslTree();
 if (!tree) reportSkipped('domains API end-to-end tests (lua-resty-auto-ssl, pebble)', reason!);
@@ -48,15 +49,7 @@ describeWithAutoSsl('the domains API: register before the first visitor, see the
   });
   const orders = () => edge.pebble.orders();
   const storeKeys = async () => (await store.keys('*')).sort();
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-      await sleep(100);
-    }
-  }
+
   const untilState = (domain: string, state: DomainStatus['state'], timeoutMs = 15000) => until(`${domain} ${state}`, async () => {
     const r = await api.status(domain);
     return r.status === 200 && r.body.state === state ? r.body : undefined;

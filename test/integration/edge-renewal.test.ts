@@ -24,6 +24,7 @@ import { childPids } from './support/leftovers';
 import { reportSkipped } from './support/skipped';
 import { connectStore } from './support/store-client';
 import { tlsProbe } from './support/tls-client';
+import { until } from './support/until';
 
 const { tree, reason } = findAutoSslTree();
 if (!tree) reportSkipped('renewal end-to-end tests (lua-resty-auto-ssl, pebble)', reason!);
@@ -68,15 +69,7 @@ describeWithAutoSsl('renewals end to end: one renewer per environment, real rene
   const dueAt = async (domain: string) => Number(await store.zscore(`${PREFIX}:edge:renew-due`, domain));
   const ordersFor = (domain: string) => front.newOrderPayloads.filter((p) =>
     JSON.stringify(p.identifiers ?? []).includes(`"${domain}"`));
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-      await sleep(200);
-    }
-  }
+
   /** Issues a certificate for a new allowed name by a handshake, and returns its serial. */
   async function issued(domain: string): Promise<string> {
     edge.domainCheck.allowed.add(domain);

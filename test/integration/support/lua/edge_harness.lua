@@ -34,21 +34,7 @@ function _M.init(conf)
     return self.options[name]
   end
   local adapter = redis_storage.new(auto_ssl_stand_in)
-  local storage = { adapter = adapter }
-  function storage.get_cert(self, domain)
-    local json, err = self.adapter:get(domain .. ":latest")
-    if err then
-      return nil, err
-    end
-    if not json then
-      return nil
-    end
-    local data, json_err = cjson.decode(json)
-    if not data then
-      return nil, json_err
-    end
-    return data
-  end
+  local storage = require("stand_in_storage").new(adapter)
   auto_ssl_stand_in.storage = storage
 
   domain_check = domain_check_module.new(conf.domain_check)
