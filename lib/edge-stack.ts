@@ -105,6 +105,15 @@ export class EdgeStack extends Stack {
     secretSync.node.addDependency(this.namespace);
     secretSync.manifest.node.addDependency(props.addons.externalSecrets);
 
+    // The domains API from CIDRs outside the cluster (a VPC the product runs in): the nodes'
+    // security group, the cluster's, admits them on the API port too; the NetworkPolicy admits
+    // them to the edge pods only. A rule of this stack, so the platform's template is unchanged.
+    env.domainsApi.allowedCidrs.forEach((cidr, i) => new ec2.CfnSecurityGroupIngress(this, `DomainsApiFrom${i}`, {
+      groupId: cluster.clusterSecurityGroupId,
+      ipProtocol: 'tcp', fromPort: POD.apiPort, toPort: POD.apiPort, cidrIp: cidr,
+      description: `The ${env.name} edge's domains API from ${cidr} (config domainsApi.allowedCidrs)`,
+    }));
+
     // Before the workload: the DNS pre-check's targets are its name and Elastic IPs.
     this.edgeLoadBalancer = new EdgeLoadBalancer(this, 'LoadBalancer', { vpc, staticIps: env.staticIps });
 

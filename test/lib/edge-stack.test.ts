@@ -338,6 +338,16 @@ describe('configured: API peers, and no DNS pre-check', () => {
     }]);
   });
 
+  test('the API\'s CIDRs are admitted to 8082 by the cluster\'s security group, in this stack (none by default)', () => {
+    const rules = Object.values(configured.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties)
+      .filter((p) => p.FromPort === 8082);
+    expect(rules).toEqual([expect.objectContaining({ CidrIp: '10.40.128.0/20', IpProtocol: 'tcp', FromPort: 8082, ToPort: 8082 })]);
+    expect(JSON.stringify(rules[0].GroupId)).toMatch(/ClusterSecurityGroupId/);
+    for (const t of [prod, dev]) {
+      expect(Object.values(t.findResources('AWS::EC2::SecurityGroupIngress')).filter((r: any) => r.Properties.FromPort === 8082)).toEqual([]);
+    }
+  });
+
   test('dnsPrecheck: false: neither the NLB\'s name nor its addresses reach the workload', () => {
     const parts = JSON.stringify(manifestParts(configured, 'Workload'));
     expect(parts).not.toContain('DNSName');
