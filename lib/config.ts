@@ -90,7 +90,9 @@ export interface EnvironmentConfig {
    * Renewal orders per hour for the environment, spread over the hour. Let's Encrypt allows 300
    * new orders per account per 3 hours; the default leaves 120 of them for new names. Renewals
    * the CA's ARI covers (orders with "replaces") are exempt from its limits, but are counted here
-   * too: raise it for many names on short profiles. @default 60
+   * too: raise it for many names on short profiles. Checked at synth: it must be at least 1.5 x
+   * expectedDomains / (2/3 x the profile's lifetime in hours), "classic" taken at 45 days.
+   * @default 60
    */
   readonly renewalsPerHour?: number;
   /** Minimum number of edge pods. @default 3 for prod, 2 for staging, 1 for dev; prod needs at least 2 */
@@ -204,6 +206,42 @@ const DEV_NAME = /^dev-[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/;
 /** The name devDefaults are checked under: any dev name, the rules of a dev environment. */
 const DEV_DEFAULTS_NAME = 'dev-defaults';
 
+/**
+ * Certificate lifetime of each profile, in hours, for the renewal budget check. "classic" is
+ * taken at Let's Encrypt's lifetime from 2028-02-16 (45 days; 90 now, 64 from 2027-02-10), so a
+ * config that passes now does not start failing when the lifetime shrinks.
+ */
+export const PROFILE_LIFETIME_HOURS: Record<CertificateProfile, number> = {
+  classic: 45 * 24,
+  tlsserver: 45 * 24,
+  shortlived: 160,
+};
+/** How a renewal budget problem names each profile's lifetime. */
+const PROFILE_LIFETIME_TEXT: Record<CertificateProfile, string> = {
+  classic: '45-day certificates from 2028-02-16',
+  tlsserver: '45-day certificates',
+  shortlived: '160-hour certificates',
+};
+/** Headroom the renewal budget must have over the steady rate, for retries and bursts. */
+export const RENEWAL_BUDGET_MARGIN = 1.5;
+
+/**
+ * Whether `renewalsPerHour` can keep `expectedDomains` certificates renewed: each is renewed at
+ * two thirds of its lifetime, so the steady rate is expectedDomains / (2/3 x lifetime hours),
+ * and the budget must be RENEWAL_BUDGET_MARGIN times that. Returns the problem, or undefined.
+ */
+export function renewalBudgetProblem(renewalsPerHour: number, expectedDomains: number, profile: CertificateProfile): string | undefined {
+  const lifetime = PROFILE_LIFETIME_HOURS[profile];
+  // In whole numbers: needed = 3 d / (2 L); minimum = 1.5 x needed = 9 d / (4 L).
+  if (4 * lifetime * renewalsPerHour >= 9 * expectedDomains) return undefined;
+  const needed = Math.ceil((30 * expectedDomains) / (2 * lifetime)) / 10;
+  const minimum = Math.ceil((9 * expectedDomains) / (4 * lifetime));
+  const hoursBetween = Math.round(((2 * lifetime) / 3) * 10) / 10;
+  return `${renewalsPerHour} cannot keep up with expectedDomains ${expectedDomains} on certificateProfile "${profile}" (${PROFILE_LIFETIME_TEXT[profile]}): `
+    + `each is renewed at two thirds of its lifetime, every ${hoursBetween} h, which needs ${needed} renewals per hour; `
+    + `set renewalsPerHour to at least ${minimum} (${RENEWAL_BUDGET_MARGIN} x that, for retries and bursts)`;
+}
+
 /** Defaults that depend on the kind of environment; every other default is inline in resolveConfig. */
 const KIND_DEFAULTS: Record<EnvironmentKind, {
   acmeDirectory: string; replicas: number; expectedDomains: number; redisMode: RedisMode; staticIps: boolean;
@@ -227,6 +265,12 @@ class Checker {
 
   fail(field: string, message: string): void {
     this.problems.push(`${this.path ? `${this.path}.` : ''}${field}: ${message}`);
+  }
+
+  /** Whether a problem was recorded for any of these fields (its value is then a fallback). */
+  failed(...fields: string[]): boolean {
+    const prefixes = fields.map((field) => `${this.path ? `${this.path}.` : ''}${field}: `);
+    return this.problems.some((problem) => prefixes.some((prefix) => problem.startsWith(prefix)));
   }
 
   /** The raw value of a field another function validates (a nested object or list); marks it known. */
@@ -558,6 +602,11 @@ function resolveEnvironment(raw: unknown, path: string, fixedName?: string): { c
   }
   const maxReplicas = c.integer('maxReplicas', replicas * 3, replicas, 300);
   const expectedDomains = c.integer('expectedDomains', defaults.expectedDomains, 1, 10_000_000);
+  // Checked only on values as given: a rejected one falls back to its default.
+  if (!c.failed('renewalsPerHour', 'expectedDomains', 'certificateProfile')) {
+    const budgetProblem = renewalBudgetProblem(renewalsPerHour, expectedDomains, certificateProfile);
+    if (budgetProblem) c.fail('renewalsPerHour', budgetProblem);
+  }
 
   const redisMode = c.oneOf('redisMode', REDIS_MODES, defaults.redisMode);
   if (kind === 'prod' && redisMode !== 'elasticache') {

@@ -15,8 +15,8 @@ export interface EdgeMonitoringProps {
 
 /**
  * Eyes on one environment: alarms when the NLB sees an unhealthy edge pod, or no healthy one,
- * or when a certificate nears expiry, and a dashboard of the NLB's traffic and targets (and the
- * certificate store).
+ * when a certificate nears expiry, or when the renewer has not reported for 2 hours, and a
+ * dashboard of the NLB's traffic and targets (and the certificate store).
  */
 export class EdgeMonitoring extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
@@ -59,6 +59,28 @@ export class EdgeMonitoring extends Construct {
       metric: nearExpiry.metric({ statistic: 'Sum', period: Duration.minutes(5), dimensionsMap: { Environment: props.environmentName } }),
       threshold: 1, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }));
+    // That alarm is silent when no renewer runs at all (no pod holds the lease, or the passes
+    // stop). The renewer logs "edge: renewal report: <counts>" at the end of a pass, at most once
+    // an hour (lua/edge/renewal/renewer.lua): no such line for 2 hours means no renewals. A
+    // filter with dimensions can publish no default value, so the hours without a line are
+    // missing data, treated as breaching.
+    const reports = new logs.MetricFilter(this, 'RenewalReportLines', {
+      logGroup: props.applicationLogs,
+      filterPattern: logs.FilterPattern.all(
+        logs.FilterPattern.stringValue('$.kubernetes.namespace_name', '=', props.environmentName),
+        logs.FilterPattern.stringValue('$.log', '=', '*edge: renewal report:*'),
+      ),
+      metricNamespace: 'CustomDomainEdge',
+      metricName: 'RenewalReports',
+      dimensions: { Environment: '$.kubernetes.namespace_name' },
+      metricValue: '1',
+    });
+    this.alarms.push(new cloudwatch.Alarm(this, 'RenewerSilent', {
+      alarmDescription: `${props.environmentName}: no renewal report from the renewer for 2 hours: certificates are not being renewed (see the runbook, "A certificate near expiry")`,
+      metric: reports.metric({ statistic: 'Sum', period: Duration.hours(1), dimensionsMap: { Environment: props.environmentName } }),
+      threshold: 1, comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 2, datapointsToAlarm: 2, treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     }));
     for (const alarm of this.alarms) props.alarmTopic.notify(alarm);
 

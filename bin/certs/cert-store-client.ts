@@ -29,14 +29,15 @@ function entryValidity(value: string): string[] {
 /**
  * Writes (value: the entry's JSON) or deletes (no value) the certificate entry of a name, and
  * records the change and its renewal index entries, as the edge's storage adapter does.
- * Returns the number of entries changed.
+ * Returns the number of entries changed, or -2 when a write is refused because the domains
+ * API deleted the name moments ago (record_cert_change.lua).
  */
 export async function writeCertificateEntry(redis: Redis, prefix: string, domain: string, value?: string): Promise<number> {
   const key = (name: string) => `${prefix}:${name}`;
   const args = value === undefined ? [domain] : [domain, value, ...entryValidity(value)];
-  return await redis.eval(RECORD_CERT_CHANGE, 9, key(`${domain}:latest`), key('edge:cert-seq'),
+  return await redis.eval(RECORD_CERT_CHANGE, 10, key(`${domain}:latest`), key('edge:cert-seq'),
     key('edge:cert-changes'), key('edge:cert-changes-trimmed'), ...RENEWAL_INDEX_KEYS.map(key),
-    key(`edge:renewal:${domain}`), ...args) as number;
+    key(`edge:renewal:${domain}`), key(`edge:order:${domain}`), ...args) as number;
 }
 
 /** Connection settings: a redis:// or rediss:// (TLS) URL, the password kept apart. */

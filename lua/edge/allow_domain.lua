@@ -173,6 +173,11 @@ function _M.allow(self, domain, auto_ssl_instance, _, renewal)
   end
 
   local mark = adapter:get(order_key(domain))
+  -- Deleted through the domains API moments ago: no order until its mark expires, or the name
+  -- is registered again (which removes the mark: not remembered here, so it takes effect at once).
+  if mark == "deleted" then
+    return refuse("deleted")
+  end
   local started = tonumber(mark or "")
   if started and now - started < self.order_timeout and self:wait_for_peer(storage, domain, started) then
     metrics.inc("edge_allow_verdicts_total", "outcome", "allowed")

@@ -33,6 +33,7 @@ end
 local function cache_key(domain)
   return "verdict:" .. domain
 end
+_M.cache_key = cache_key
 
 -- Asks the endpoint (no cache). Returns ALLOWED, DENIED or ERROR.
 function _M.request(self, domain)
@@ -54,6 +55,11 @@ function _M.request(self, domain)
   metrics.inc("edge_domain_check_requests_total", "result", "unexpected")
   ngx.log(ngx.WARN, "edge: domain check for ", domain, " answered HTTP ", status, " (refused until retry)")
   return _M.ERROR
+end
+
+-- Forgets the cached verdict of a name (the next verdict asks the endpoint).
+function _M.forget(self, domain)
+  ngx.shared[self.dict_name]:delete(cache_key(domain))
 end
 
 -- The cached verdict of a normalised name, or nil: no request, nothing counted.

@@ -117,7 +117,7 @@ function _M.set(self, key, value, options)
       ngx.log(ngx.WARN, "edge: the certificate of ", name, " has no readable validity; the renewer will look at it: ", not_after)
     end
   end
-  return self:with_connection(function(connection)
+  local result, err = self:with_connection(function(connection)
     if name then
       return cert_changes.record(self, connection, name, value, not_before, not_after)
     end
@@ -125,6 +125,23 @@ function _M.set(self, key, value, options)
       return connection:command("SET", prefixed(self, key), value, "EX", math.ceil(options.exptime))
     end
     return connection:command("SET", prefixed(self, key), value)
+  end)
+  if result == cert_changes.REFUSED_DELETED then
+    return nil, _M.DELETED
+  end
+  return result, err
+end
+
+-- Why a certificate write was refused: the domains API deleted the name moments ago.
+_M.DELETED = "the name was deleted moments ago (domains API): the certificate is not stored"
+
+-- Indexes a certificate entry for renewal if it still holds `value` (written before the index
+-- existed). Returns the script's answer (cert_changes.REINDEX_FOUND_NEWER if a newer write came
+-- first), or nil and an error.
+function _M.reindex(self, name, value)
+  local not_before, not_after = validity(value)
+  return self:with_connection(function(connection)
+    return cert_changes.record(self, connection, name, value, not_before or nil, not_before and not_after or nil, true)
   end)
 end
 

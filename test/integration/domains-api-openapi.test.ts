@@ -446,7 +446,10 @@ test('DELETE removes the certificate, the status and the queue entry (then GET i
   const reply = await call('DELETE', at(domain));
   expectDocumented('DELETE', one, reply);
   expect(reply.body).toEqual({ name: domain, deleted: true, certificate: true });
-  expect((await store.keys(`*${domain}*`))).toEqual([]);
+  // All that is left is the mark that keeps orders (and late writes) off for 5 minutes.
+  expect((await store.keys(`*${domain}*`))).toEqual([`${PREFIX}:edge:order:${domain}`]);
+  expect(await store.get(`${PREFIX}:edge:order:${domain}`)).toBe('deleted');
+  expect(await store.ttl(`${PREFIX}:edge:order:${domain}`)).toBeGreaterThan(290);
   for (const index of ['cert-expiry', 'renew-at', 'renew-due', 'alarm-at', 'domain-queue', 'domains:issued']) {
     expect([index, await store.zscore(`${PREFIX}:edge:${index}`, domain)]).toEqual([index, null]);
   }

@@ -206,8 +206,12 @@ describeWithAutoSsl('the domains API: register before the first visitor, see the
     const removedAt = Date.now();
     const deleted = await apiOf(b).remove(domain);
     expect(deleted).toEqual({ status: 200, body: { name: domain, deleted: true, certificate: true } });
+    // Only the mark that keeps orders, and late writes of an order already running, off for 5 minutes.
     const keys = (await storeKeys()).filter((k) => k.includes(domain));
-    expect(keys).toEqual([]);
+    expect(keys).toEqual([`${PREFIX}:edge:order:${domain}`]);
+    expect(await store.get(`${PREFIX}:edge:order:${domain}`)).toBe('deleted');
+    // A certificate an order still running would store now is refused.
+    expect(await writeCertificateEntry(store, PREFIX, domain, JSON.stringify({ fullchain_pem: 'x', privkey_pem: 'y' }))).toBe(-2);
     for (const index of ['renew-due', 'renew-at', 'cert-expiry', 'alarm-at', 'domain-queue']) {
       expect(await store.zscore(`${PREFIX}:edge:${index}`, domain)).toBeNull();
     }
@@ -217,6 +221,15 @@ describeWithAutoSsl('the domains API: register before the first visitor, see the
     }, (CERT_CHANGE_POLL_SECONDS + 3) * 1000);
     console.log(`MEASURED: a deleted domain stopped being served by both instances ${Date.now() - removedAt} ms after the DELETE (bound ${CERT_CHANGE_POLL_SECONDS} s)`);
     expect((await api.status(domain)).status).toBe(404);
+    // Registered again: the mark goes and the name is issued anew.
+    edge.domainCheck.allowed.add(domain);
+    await api.register(domain);
+    await untilState(domain, 'issued');
+    // Each instance forgets its cached denial when the new certificate reaches its change feed.
+    await until('both instances serving it again', async () => {
+      const results = await Promise.all([a, b].map((i) => direct(i, domain)));
+      return results.every((r) => r.verified) ? true : undefined;
+    }, (CERT_CHANGE_POLL_SECONDS + 3) * 1000);
   }, 60000);
 
   test('bad tokens and bad names are refused with nothing written', async () => {

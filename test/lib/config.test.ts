@@ -1,4 +1,4 @@
-import { cidrNetwork, ConfigError, instanceArchitecture, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, nearestField, resolveConfig } from '../../lib/config';
+import { cidrNetwork, ConfigError, instanceArchitecture, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, nearestField, renewalBudgetProblem, resolveConfig } from '../../lib/config';
 import { defaultRawConfig } from '../helpers';
 
 /** Resolves a config changed by `edit` and returns the problems it was rejected with. */
@@ -153,6 +153,47 @@ describe('resolveConfig rejects, naming the field and what is allowed', () => {
   test('the error message lists each problem on its own line', () => {
     expect(() => resolveConfig({ ...defaultRawConfig(), environments: [] })).toThrow(
       'Invalid edge config (cdk.json context "edge"):\n  - environments: must be a non-empty list of environments');
+  });
+});
+
+describe('renewal budget: renewalsPerHour must renew expectedDomains certificates at two thirds of their lifetime, with 1.5 x headroom', () => {
+  test('the defaults pass: prod 10000 on classic (taken at 45 days) needs 13.9 per hour, 60 is above 21; dev has 100', () => {
+    const [prod, dev] = resolveConfig(defaultRawConfig()).environments;
+    expect(prod).toMatchObject({ expectedDomains: 10000, certificateProfile: 'classic', renewalsPerHour: 60 });
+    expect(dev).toMatchObject({ expectedDomains: 100, renewalsPerHour: 60 });
+    expect(renewalBudgetProblem(60, 10000, 'classic')).toBeUndefined();
+  });
+
+  test('too small a budget is refused, naming renewalsPerHour, the domains, the profile, the rate needed and the minimum', () => {
+    expect(problemsOf((r) => { r.environments[0].renewalsPerHour = 20; })).toEqual([
+      'environments[0].renewalsPerHour: 20 cannot keep up with expectedDomains 10000 on certificateProfile "classic" (45-day certificates from 2028-02-16): '
+      + 'each is renewed at two thirds of its lifetime, every 720 h, which needs 13.9 renewals per hour; '
+      + 'set renewalsPerHour to at least 21 (1.5 x that, for retries and bursts)',
+    ]);
+    expect(problemsOf((r) => { r.environments[0].certificateProfile = 'shortlived'; })).toEqual([
+      'environments[0].renewalsPerHour: 60 cannot keep up with expectedDomains 10000 on certificateProfile "shortlived" (160-hour certificates): '
+      + 'each is renewed at two thirds of its lifetime, every 106.7 h, which needs 93.8 renewals per hour; '
+      + 'set renewalsPerHour to at least 141 (1.5 x that, for retries and bursts)',
+    ]);
+    expect(problemsOf((r) => { r.devDefaults.expectedDomains = 2000; r.devDefaults.certificateProfile = 'tlsserver'; r.devDefaults.renewalsPerHour = 4; }))
+      .toEqual([expect.stringMatching(/^devDefaults\.renewalsPerHour: 4 cannot keep up with expectedDomains 2000 on certificateProfile "tlsserver" \(45-day certificates\): .* needs 2\.8 renewals per hour; set renewalsPerHour to at least 5 /)]);
+  });
+
+  test('a budget at the minimum passes (the minimum is exact: 1.5 x the rate needed, rounded up)', () => {
+    const raw = defaultRawConfig();
+    raw.environments[0].renewalsPerHour = 21;
+    raw.environments.push({ ...raw.environments[0], name: 'staging', certificateProfile: 'shortlived', renewalsPerHour: 141 });
+    // 4800 names on 45 days: 6.67 per hour needed, exactly 10 with the headroom.
+    raw.environments.push({ ...raw.environments[1], name: 'dev-big', expectedDomains: 4800, renewalsPerHour: 10 });
+    expect(resolveConfig(raw).environments.map((e) => e.renewalsPerHour)).toEqual([21, 60, 141, 10]);
+    expect(renewalBudgetProblem(9, 4800, 'classic')).toMatch(/needs 6\.7 renewals per hour; set renewalsPerHour to at least 10 /);
+    expect(renewalBudgetProblem(140, 10000, 'shortlived')).toMatch(/at least 141 /);
+    expect(renewalBudgetProblem(141, 10000, 'shortlived')).toBeUndefined();
+  });
+
+  test('not checked on a value already refused (it would be the default\'s figure)', () => {
+    expect(problemsOf((r) => { r.environments[0].renewalsPerHour = 0; r.environments[0].expectedDomains = 1_000_000; }))
+      .toEqual(['environments[0].renewalsPerHour: must be a whole number from 1 to 10000, got 0']);
   });
 });
 

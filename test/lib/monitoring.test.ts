@@ -39,20 +39,51 @@ test('ElastiCache: memory, evictions and engine CPU on every node', () => {
   expect(nodes[1]).toContain('-002');
 });
 
+/** The metric filter of the edge stack whose pattern holds `text`. */
+const filterMatching = (t: Template, text: string) =>
+  (Object.values(t.findResources('AWS::Logs::MetricFilter')) as any[]).map((f) => f.Properties).find((f) => f.FilterPattern.includes(text));
+/** The cluster's container log group, as an edge stack names it: the platform's cluster name, across stacks. */
+const APPLICATION_LOGS_IN_EDGE = { 'Fn::Join': ['', ['/aws/containerinsights/', { 'Fn::GetStackOutput': expect.objectContaining({ StackName: 'EdgePlatform',
+  OutputName: expect.stringMatching(/EdgeCluster/) }) }, '/application']] };
+
 test('certificates near expiry: the renewer\'s log lines in this namespace, counted by a metric filter on the cluster\'s container logs, alarm', () => {
-  const filter = (Object.values(prod.findResources('AWS::Logs::MetricFilter'))[0] as any).Properties;
+  const filter = filterMatching(prod, 'certificates near expiry');
   expect(filter.FilterPattern).toBe('{ ($.kubernetes.namespace_name = "prod") && ($.log = "*certificates near expiry*") }');
-  expect(JSON.stringify(filter.LogGroupName)).toContain('ApplicationLogs');
+  expect(filter.LogGroupName).toEqual(APPLICATION_LOGS_IN_EDGE);
   const alarm = alarms(prod).find((a) => a.MetricName === 'CertificatesNearExpiryReports');
   expect(alarm).toMatchObject({ Namespace: 'CustomDomainEdge', Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     Dimensions: [{ Name: 'Environment', Value: 'prod' }] });
   expect(alarm.AlarmActions).toHaveLength(1);
-  // The log group the add-on writes to, made by the platform with a retention, before the add-on.
-  const group = Object.entries(platform.findResources('AWS::Logs::LogGroup')).find(([id]) => id.includes('ApplicationLogs'))!;
-  expect(group[1].Properties).toMatchObject({ RetentionInDays: 30,
+});
+
+test('renewer silent: no "edge: renewal report:" line from this namespace for 2 hours (missing data breaches), alarm', () => {
+  const filter = filterMatching(prod, 'renewal report');
+  expect(filter).toMatchObject({
+    FilterPattern: '{ ($.kubernetes.namespace_name = "prod") && ($.log = "*edge: renewal report:*") }',
+    LogGroupName: APPLICATION_LOGS_IN_EDGE,
+    MetricTransformations: [{ MetricNamespace: 'CustomDomainEdge', MetricName: 'RenewalReports', MetricValue: '1',
+      Dimensions: [{ Key: 'Environment', Value: '$.kubernetes.namespace_name' }] }],
+  });
+  const alarm = alarms(prod).find((a) => a.MetricName === 'RenewalReports');
+  expect(alarm).toMatchObject({ Namespace: 'CustomDomainEdge', Statistic: 'Sum', Period: 3600, Threshold: 1, ComparisonOperator: 'LessThanThreshold',
+    EvaluationPeriods: 2, DatapointsToAlarm: 2, TreatMissingData: 'breaching', Dimensions: [{ Name: 'Environment', Value: 'prod' }] });
+  const nearExpiry = alarms(prod).find((a) => a.MetricName === 'CertificatesNearExpiryReports');
+  expect(alarm.AlarmActions).toHaveLength(1);
+  expect(alarm.AlarmActions).toEqual(nearExpiry.AlarmActions);
+  expect(alarm.OKActions).toEqual(nearExpiry.AlarmActions);
+  const dev = Template.fromStack(stacks.edges['dev-example']);
+  expect(filterMatching(dev, 'renewal report').FilterPattern).toContain('$.kubernetes.namespace_name = "dev-example"');
+});
+
+test('the container log group: a LogRetention (made if missing, 30 days) before the add-on, never an AWS::Logs::LogGroup (the add-on may have made it)', () => {
+  const retention = Object.entries(platform.findResources('Custom::LogRetention')).find(([id]) => id.includes('ApplicationLogs'))!;
+  expect(retention[1].Properties).toMatchObject({ RetentionInDays: 30,
     LogGroupName: { 'Fn::Join': ['', ['/aws/containerinsights/', { Ref: expect.stringMatching(/^EdgeCluster/) }, '/application']] } });
+  expect(retention[1].Properties.RemovalPolicy).toBeUndefined(); // retained: the group outlives the stack
   const addon = Object.values(platform.findResources('AWS::EKS::Addon')).find((a: any) => a.Properties.AddonName === 'amazon-cloudwatch-observability') as any;
-  expect(addon.DependsOn).toContain(group[0]);
+  expect(addon.DependsOn).toContain(retention[0]);
+  const groupNames = Object.values(platform.findResources('AWS::Logs::LogGroup')).map((g: any) => JSON.stringify(g.Properties.LogGroupName ?? ''));
+  expect(groupNames.filter((name) => name.includes('containerinsights'))).toEqual([]);
 });
 
 test('node group health: Container Insights and an alarm on failed nodes', () => {

@@ -66,6 +66,8 @@ local function parse_retry_after(value)
   return nil
 end
 
+_M.parse_retry_after = parse_retry_after
+
 local function short_type(t)
   if type(t) == "string" and t:sub(1, #ERROR_PREFIX) == ERROR_PREFIX then
     return t:sub(#ERROR_PREFIX + 1)

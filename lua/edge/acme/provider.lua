@@ -15,6 +15,7 @@ local acme_client = require "edge.acme.client"
 local account_store = require "edge.acme.account"
 local renewal_info = require "edge.acme.renewal_info"
 local domain_status = require "edge.store.domain_status"
+local redis_storage = require "edge.redis_storage"
 local metrics = require "edge.metrics"
 
 local _M = {}
@@ -150,10 +151,20 @@ local function record(adapter, domain, state, fields)
 end
 
 -- Whether the CA offers ARI (its directory, fetched once per worker, has renewalInfo).
+-- After a failure to learn it (no account, no directory), false for a minute: a pass does not
+-- wait on the CA for every name.
+local directory_failed_at = -math.huge
 function _M.offers_renewal_info(storage)
+  if ngx.now() - directory_failed_at < 60 then
+    return false
+  end
   local loaded = load_account(storage.adapter)
   local dir = loaded and client_of(loaded, storage):directory()
-  return type(dir) == "table" and type(dir.renewalInfo) == "string"
+  if type(dir) ~= "table" then
+    directory_failed_at = ngx.now()
+    return false
+  end
+  return type(dir.renewalInfo) == "string"
 end
 
 -- Orders, stores and returns a certificate for domain. opts.replaces: the ARI identifier of
@@ -208,7 +219,10 @@ function _M.issue_cert(auto_ssl_instance, domain, opts)
 
   local stored, store_err = storage:set_cert(domain, cert.fullchain_pem, cert.privkey_pem, cert.cert_pem, cert.expiry)
   if not stored then
-    record(adapter, domain, "failing", { last_error = "issued, but not stored" })
+    -- A name deleted meanwhile has no state to record any more.
+    if store_err ~= redis_storage.DELETED then
+      record(adapter, domain, "failing", { last_error = "issued, but not stored" })
+    end
     return nil, "issued, but not stored: " .. tostring(store_err)
   end
   record(adapter, domain, "issued", { reason = false, last_error = false, next_attempt_at = false,

@@ -4,6 +4,7 @@
 -- client: an edge.acme.client (its directory and timeout); cert_id: crypto.ari_cert_id(pem).
 local cjson = require "cjson.safe"
 local crypto = require "edge.acme.crypto"
+local parse_retry_after = require("edge.acme.client").parse_retry_after
 
 local _M = {}
 
@@ -21,15 +22,6 @@ function _M.parse_rfc3339(s)
   local t = crypto.days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
     + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec) + (tonumber("0" .. frac) or 0)
   return t - offset
-end
-
--- Retry-After: delay-seconds or an HTTP date; seconds from now, or nil.
-local function retry_after_seconds(value)
-  if not value then return nil end
-  local seconds = tonumber(value)
-  if seconds then return math.max(0, seconds) end
-  local at = ngx.parse_http_time(value)
-  return at and math.max(0, at - ngx.time()) or nil
 end
 
 function _M.fetch(client, cert_id)
@@ -58,7 +50,7 @@ function _M.fetch(client, cert_id)
   return {
     window_start = window_start,
     window_end = window_end,
-    retry_after = retry_after_seconds(res.headers["retry-after"]),
+    retry_after = parse_retry_after(res.headers["retry-after"]),
     explanation_url = doc.explanationURL,
   }
 end

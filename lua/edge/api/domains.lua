@@ -19,6 +19,13 @@ local _M = {}
 local mt = { __index = _M }
 
 local LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 100, 1000
+-- After a DELETE, the name's order mark says so for longer than an order already running may
+-- take (the renewer sets a name aside for 300 s): the store refuses its certificate meanwhile.
+local DELETED_MARK, DELETED_MARK_SECONDS = "deleted", 300
+
+local function order_mark(name)
+  return "edge:order:" .. name
+end
 -- States a listing can ask for: the stored ones, and those of stored certificates.
 local LISTABLE = { issued = true, expired = true }
 for _, state in ipairs(domain_status.STATES) do
@@ -107,7 +114,7 @@ end
 
 local function store_failed(err)
   ngx.log(ngx.WARN, "edge: domains API: the store failed: ", err)
-  return problem(503, "the certificate store is unavailable; nothing was changed")
+  return problem(503, "the certificate store is unavailable: retry the call (every call is idempotent)")
 end
 
 -- The status of a name, or nil (unknown) / nil, err (the store failed).
@@ -176,6 +183,19 @@ local function register(self, name)
   if err then
     return store_failed(err)
   end
+  -- Registered again after a DELETE: the mark that kept orders off goes.
+  local mark
+  mark, err = adapter:get(order_mark(name))
+  if err then
+    return store_failed(err)
+  end
+  if mark == DELETED_MARK then
+    local deleted
+    deleted, err = adapter:delete(order_mark(name))
+    if not deleted then
+      return store_failed(err)
+    end
+  end
   ngx.update_time()
   local now = string.format("%.3f", ngx.now())
   local ok
@@ -202,13 +222,19 @@ end
 
 local function remove(self, name)
   local adapter = self.adapter
-  local had_cert, err = adapter:delete(name .. ":latest")
-  if had_cert == nil then
+  local ok, err = domain_status.forget(adapter, name)
+  if not ok then
     return store_failed(err)
   end
-  local ok
-  ok, err = domain_status.forget(adapter, name)
+  -- First the mark, then the certificate: no new order is placed for the name meanwhile, and
+  -- an order already running (a renewal, a registration) cannot store its certificate.
+  ok, err = adapter:set(order_mark(name), DELETED_MARK, { exptime = DELETED_MARK_SECONDS })
   if not ok then
+    return store_failed(err)
+  end
+  local had_cert
+  had_cert, err = adapter:delete(name .. ":latest")
+  if had_cert == nil then
     return store_failed(err)
   end
   return reply(200, { name = name, deleted = true, certificate = had_cert == 1 })

@@ -27,6 +27,10 @@ end
 -- Works one claimed name. opts: policy (edge.allow_domain), auto_ssl (the instance).
 local function work(opts, name)
   local adapter = opts.auto_ssl.storage.adapter
+  -- A registration asks the domain check afresh (not this instance's cached verdict, which may
+  -- be a denial from before the product added the name); other instances forget theirs when
+  -- the certificate is stored (edge.serve.cert_cache).
+  opts.policy.domain_check:forget(name)
   local ok, reason, detail = opts.policy:allow(name, opts.auto_ssl, nil, false)
   ngx.update_time()
   local now = ngx.now()

@@ -13,6 +13,7 @@
 -- No pass reads a certificate that is not due; it reads one only to compute its ARI identifier.
 local cert_changes = require "edge.store.cert_changes"
 local domain_status = require "edge.store.domain_status"
+local redis_storage = require "edge.redis_storage"
 local metrics = require "edge.metrics"
 
 local _M = {}
@@ -24,6 +25,8 @@ local BACKFILLED_KEY = "edge:renew-index-backfilled"
 local ACCOUNT_COOLOFF_KEY = "edge:acme-account:cooloff"
 local BACKOFF = { 60, 600, 6000 }
 local BACKOFF_AFTER = 86400
+-- The renewer's hourly report line (its heartbeat for the RenewerSilent alarm).
+local REPORT_SECONDS = 3600
 -- A name the domain check no longer allows is asked again this often until it expires.
 local RECHECK_NOT_ALLOWED = 86400
 -- How long a name is set aside while its order runs (longer than an order may take).
@@ -104,6 +107,8 @@ end
 
 -- Within a pass, new due times are sent in one ZADD per batch (flush_reschedules).
 local function reschedule(self, name, at)
+  -- Never into the past: a name looked at is not due again within this pass.
+  at = math.max(at, now() + 1)
   local pending = self.pending_due
   pending[#pending + 1] = string.format("%.0f", math.ceil(at))
   pending[#pending + 1] = name
@@ -183,9 +188,13 @@ local function index_entry(self, name)
     end)
     return count("unindexed_dropped")
   end
-  local ok, err = self.adapter:set(name .. ":latest", value)
-  if not ok then
+  local indexed, err = self.adapter:reindex(name, value)
+  if not indexed then
     error({ store_error = err })
+  end
+  if indexed < 0 then
+    -- A newer certificate was written meanwhile (and indexed itself), or the name was deleted.
+    return count("indexed")
   end
   local state = hash(store(self, function(command)
     return command("HGETALL", key(self, cert_changes.state_key(name)))
@@ -198,37 +207,39 @@ local function index_entry(self, name)
   return count("indexed")
 end
 
--- Asks the CA's ARI window for the name's certificate; returns the renew-at time it gives, or nil.
+-- Asks the CA's ARI window for the name's certificate (when its last answer is due for a
+-- refresh). Returns the renew-at time it gives (or nil) and when to ask again; nil, nil when ARI
+-- is not in use (not offered, or not known to be: the directory could not be fetched).
 local function ari_renew_at(self, name, state, t)
   if not self.ari_offered() then
-    return nil
+    return nil, nil
   end
   if state.ari_next and t < tonumber(state.ari_next) then
-    return tonumber(state.ari_point)
+    return tonumber(state.ari_point), tonumber(state.ari_next)
   end
   local cert_id = state.cert_id
   if not cert_id then
     local cert = stored(self, name)
     if not cert then
-      return nil
+      return nil, nil
     end
     local id_err
     cert_id, id_err = self.cert_id(cert.cert_pem or cert.fullchain_pem)
     if not cert_id then
       ngx.log(ngx.WARN, "edge: renewal: no ARI identifier for ", name, ": ", id_err)
-      return nil
+      return nil, nil
     end
     state.cert_id = cert_id
   end
   local window, err = self.renewal_info(cert_id)
   if window == false then
-    return nil
+    return nil, nil
   end
   if not window then
     ngx.log(ngx.WARN, "edge: renewal: ARI for ", name, " failed (scheduling by lifetime): ", err)
-    set_state(self, name, { cert_id = cert_id, ari_next = math.ceil(t + ARI_RETRY_AFTER_ERROR) })
-    state.ari_next = t + ARI_RETRY_AFTER_ERROR
-    return tonumber(state.ari_point)
+    state.ari_next = math.ceil(t + ARI_RETRY_AFTER_ERROR)
+    set_state(self, name, { cert_id = cert_id, ari_next = state.ari_next })
+    return tonumber(state.ari_point), state.ari_next
   end
   local point = tonumber(state.ari_point)
   -- A new window gets a new random point in it; an unchanged one keeps its point.
@@ -251,24 +262,23 @@ local function ari_renew_at(self, name, state, t)
     command("ZADD", key(self, INDEX.renew_at), "XX", string.format("%.0f", point), name)
   end)
   state.ari_point = point
-  return point
+  return point, state.ari_next
 end
 
--- Counts a renewal order against the hourly budget, if there is room. Returns whether there was.
+-- Counts a renewal order against the hourly budget.
 local function spend_budget(self, budget, name, t)
-  if budget.left <= 0 then
-    return false
-  end
   budget.left = budget.left - 1
   store(self, function(command)
     command("ZADD", key(self, ORDERS_KEY), string.format("%.3f", t), name .. "@" .. string.format("%.3f", t))
   end)
-  return true
 end
 
 local function failed(self, name, state, why, t)
   local attempts = (tonumber(state.attempts) or 0) + 1
-  local next_attempt = t + (BACKOFF[attempts] or BACKOFF_AFTER)
+  -- A short lifetime (a 160-hour certificate) leaves room for more than two daily tries: never
+  -- wait more than a quarter of the time left.
+  local left = (tonumber(state.not_after) or math.huge) - t
+  local next_attempt = t + math.min(BACKOFF[attempts] or BACKOFF_AFTER, math.max(BACKOFF[1], left / 4))
   set_state(self, name, { attempts = attempts, last_error = why, next_attempt = math.ceil(next_attempt) })
   reschedule(self, name, next_attempt)
   ngx.log(ngx.WARN, "edge: renewal of ", name, " failed (attempt ", attempts, ", next in ",
@@ -316,12 +326,17 @@ function _M.handle(self, name, budget, state_reply)
   end
 
   local renew_at = tonumber(state.renew_at)
-  local ari_point = ari_renew_at(self, name, state, t)
+  local ari_point, ari_next = ari_renew_at(self, name, state, t)
   renew_at = ari_point or renew_at
   if renew_at > t then
-    local look = state.ari_next and math.min(renew_at, tonumber(state.ari_next)) or renew_at
-    reschedule(self, name, look)
+    reschedule(self, name, ari_next and math.min(renew_at, ari_next) or renew_at)
     return count("scheduled")
+  end
+
+  -- No room in this pass's budget: left where it is (due, in line) for the next pass, the
+  -- domain check not asked; the pass goes on with the names that need no order.
+  if budget.left <= 0 then
+    return count("deferred")
   end
 
   local verdict = self.domain_check:request(name)
@@ -339,9 +354,7 @@ function _M.handle(self, name, budget, state_reply)
     return failed(self, name, state, "the domain check did not answer", t)
   end
 
-  if not spend_budget(self, budget, name, t) then
-    return "budget"
-  end
+  spend_budget(self, budget, name, t)
   -- Claimed for as long as an order may take, before ordering: a renewer that takes the lease
   -- over while this order runs (the lease can run out during a long order) does not order it
   -- too. Storing the certificate reschedules it; a failure backs off; a crash retries it then.
@@ -350,12 +363,26 @@ function _M.handle(self, name, budget, state_reply)
   store(self, function(command)
     command("ZADD", key(self, INDEX.due), "XX", string.format("%.0f", math.ceil(t + CLAIM_SECONDS)), name)
   end)
-  local cert, err = self.issue(name, ari_point and state.cert_id or nil)
+  local replaces = ari_point and not state.no_replaces and state.cert_id or nil
+  local cert, err = self.issue(name, replaces)
   if not cert then
-    return failed(self, name, state, tostring(err), t)
+    err = tostring(err)
+    if err:find(redis_storage.DELETED, 1, true) then
+      -- Deleted through the domains API while its order ran: nothing left to renew.
+      store(self, function(command)
+        command("DEL", key(self, cert_changes.state_key(name)))
+      end)
+      return count("deleted")
+    end
+    if replaces and err:find("alreadyReplaced", 1, true) then
+      -- The CA took an earlier order as this certificate's replacement (one that was never
+      -- stored): order without replaces from now on.
+      set_state(self, name, { no_replaces = 1 })
+    end
+    return failed(self, name, state, err, t)
   end
   -- Storing it (the store's script) reset the name's state and scheduled the new certificate.
-  ngx.log(ngx.NOTICE, "edge: renewed the certificate of ", name, ari_point and " (ARI, replaces " .. state.cert_id .. ")" or "")
+  ngx.log(ngx.NOTICE, "edge: renewed the certificate of ", name, replaces and " (ARI, replaces " .. replaces .. ")" or "")
   return count("renewed")
 end
 
@@ -449,6 +476,12 @@ function _M.report(self)
     ngx.log(ngx.WARN, "edge: renewal: ", near, " certificates near expiry (soonest: ", soonest[1], " in ",
       math.floor(tonumber(soonest[2]) - t), " s)")
   end
+  -- Once an hour: the renewer is alive (an alarm fires when these lines stop).
+  if t - (self.reported_at or 0) >= REPORT_SECONDS then
+    self.reported_at = t
+    ngx.log(ngx.WARN, "edge: renewal report: ", due, " due, ", past, " past their renew-at time, ", near,
+      " near expiry; soonest expiry in ", soonest[2] and math.floor(tonumber(soonest[2]) - t) or "-", " s")
+  end
   return { past_renew_at = past, near_expiry = near, due = due }
 end
 
@@ -476,25 +509,34 @@ function _M.pass(self, keep)
     end
     local budget = budget_for_pass(self, now())
     local seen = {}
+    -- Names left due in place (deferred for the budget, or seen again): they keep the lowest
+    -- scores, so the next batch starts after them, and they never hold back the names behind.
+    local skipped, in_place = 0, {}
+    local function leave_in_place(name)
+      if not in_place[name] then
+        in_place[name], skipped = true, skipped + 1
+      end
+    end
     self.in_pass = true
     while not summary.stopped do
       local names = store(self, function(command)
-        return command("ZRANGEBYSCORE", key(self, INDEX.due), "-inf", string.format("%.0f", now()), "LIMIT", 0, self.batch)
+        return command("ZRANGEBYSCORE", key(self, INDEX.due), "-inf", string.format("%.0f", now()), "LIMIT", skipped, self.batch)
       end)
       local states = #names > 0 and read_states(self, names) or {}
-      local fresh = 0
+      local fresh, skipped_before = 0, skipped
       for i, name in ipairs(names) do
         if not keep() then
           summary.stopped = "lease lost"
           break
         end
         -- A name handled once already (still due: a store race) waits for the next pass.
-        if not seen[name] then
+        if seen[name] then
+          leave_in_place(name)
+        else
           seen[name], fresh = true, fresh + 1
           local outcome = self:handle(name, budget, states[i])
-          if outcome == "budget" then
-            summary.stopped = "renewal budget used up"
-            break
+          if outcome == "deferred" then
+            leave_in_place(name)
           end
           summary.outcomes[outcome] = (summary.outcomes[outcome] or 0) + 1
           -- An order that put the account into its cool-off: every further order would fail
@@ -506,7 +548,7 @@ function _M.pass(self, keep)
         end
       end
       self:flush_reschedules()
-      if #names < self.batch or fresh == 0 then
+      if #names < self.batch or (fresh == 0 and skipped == skipped_before) then
         break
       end
     end

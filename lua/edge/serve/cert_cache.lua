@@ -9,6 +9,7 @@ local lrucache = require "resty.lrucache"
 local ssl = require "ngx.ssl"
 local cjson = require "cjson.safe"
 local cert_changes = require "edge.store.cert_changes"
+local domain_check = require "edge.domain_check"
 
 local _M = {}
 
@@ -66,7 +67,7 @@ local function forget(name)
   -- API's DELETE: a pod must not re-issue on a cached "allowed").
   local verdicts = ngx.shared.edge_cache
   if verdicts then
-    verdicts:delete("verdict:" .. name)
+    verdicts:delete(domain_check.cache_key(name))
   end
   if loading[name] then
     invalidated_at[name] = seen

@@ -33,15 +33,23 @@ local function keys(adapter, name)
     adapter:prefixed("edge:cert-changes"), adapter:prefixed("edge:cert-changes-trimmed")
 end
 
+-- The script's answers besides a count of changed entries.
+_M.REINDEX_FOUND_NEWER, _M.REFUSED_DELETED = -1, -2
+
 -- Writes (value, with the certificate's notBefore and notAfter in Unix seconds) or deletes (no
 -- value) the certificate entry of `name`, recording the change and indexing it for renewal.
--- connection: an open edge.redis_client connection to the adapter's store.
-function _M.record(adapter, connection, name, value, not_before, not_after)
+-- reindex: only index the entry if it still holds value. connection: an open
+-- edge.redis_client connection to the adapter's store.
+function _M.record(adapter, connection, name, value, not_before, not_after, reindex)
   local entry, seq, feed, trimmed = keys(adapter, name)
   local i = _M.INDEX
-  return connection:command("EVAL", SCRIPT, 9, entry, seq, feed, trimmed, adapter:prefixed(i.due),
+  local args = { name }
+  if value then
+    args = { name, value, not_before or "", not_after or "", reindex and "reindex" or "" }
+  end
+  return connection:command("EVAL", SCRIPT, 10, entry, seq, feed, trimmed, adapter:prefixed(i.due),
     adapter:prefixed(i.renew_at), adapter:prefixed(i.expiry), adapter:prefixed(i.alarm_at),
-    adapter:prefixed(_M.state_key(name)), name, value, value and not_before or nil, value and not_after or nil)
+    adapter:prefixed(_M.state_key(name)), adapter:prefixed("edge:order:" .. name), unpack(args))
 end
 
 -- What changed after sequence `seen`: { seq = current sequence, names = list of names }, or

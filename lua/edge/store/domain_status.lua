@@ -87,17 +87,18 @@ function _M.set_once(adapter, name, field, value)
   end)
 end
 
--- KEYS[1]: the name's hash; ARGV: now. Marks the first trusted handshake once; returns the
--- seconds since the name was first seen, or false (already marked, or never seen).
+-- KEYS[1]: the name's hash; ARGV: now. Marks the first trusted handshake once (also of a name
+-- never seen first, a certificate from before the API: not timed, and not asked about again);
+-- returns the seconds since the name was first seen, or false.
 local FIRST_SERVED = [[
 if redis.call('HEXISTS', KEYS[1], 'first_served_at') == 1 then
   return false
 end
+redis.call('HSET', KEYS[1], 'first_served_at', ARGV[1])
 local seen = redis.call('HGET', KEYS[1], 'first_seen_at')
 if not seen then
   return false
 end
-redis.call('HSET', KEYS[1], 'first_served_at', ARGV[1])
 return tostring(tonumber(ARGV[1]) - tonumber(seen))
 ]]
 

@@ -6,10 +6,14 @@
 -- name -> sequence of its latest change), the trim mark (highest sequence dropped from the feed),
 -- then the renewal index: due (name -> when the renewer next looks at it), renew-at (name ->
 -- when it should be renewed), expiry (name -> notAfter), alarm-at (name -> when its expiry
--- alarms), and the name's renewal state (a hash).
+-- alarms), the name's renewal state (a hash), and its order mark.
 -- ARGV: the name, the new value (absent: delete the entry), the certificate's notBefore and
--- notAfter (Unix seconds; with a value).
--- Returns the number of entries changed (written with a new value, or deleted).
+-- notAfter (Unix seconds, or ""; with a value), and "reindex" to index the entry only if it
+-- still holds this value (the renewer indexing an entry written before the index existed).
+-- Returns the number of entries changed (written with a new value, or deleted); -1 when a
+-- "reindex" found another value (a newer write, which indexed itself); -2 when a value is
+-- refused because the name was just deleted (its order mark says "deleted": an order still
+-- running when the domains API deleted the name must not bring its certificate back).
 -- The feed keeps the latest change of this many names; a reader further behind forgets everything.
 local MAX_NAMES = 10000
 -- Without a window from the CA (ARI), renew at two thirds of the lifetime.
@@ -19,10 +23,16 @@ local FIRST_CHECK_SECONDS = 43200
 -- Alarm when a certificate is this close to expiry: 7 days, or a tenth of a shorter lifetime.
 local ALARM_SECONDS, ALARM_FRACTION = 7 * 86400, 0.1
 
-local entry, due, renew_at_key, expiry, alarm_at, state = KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local entry, due, renew_at_key, expiry, alarm_at, state, order_mark = KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local name = ARGV[1]
 local changed
 if ARGV[2] then
+  if redis.call('GET', order_mark) == 'deleted' then
+    return -2
+  end
+  if ARGV[5] == 'reindex' and redis.call('GET', entry) ~= ARGV[2] then
+    return -1
+  end
   -- The same value again (the renewer indexing an entry written before the index existed):
   -- only the index changes; the feed records nothing.
   local unchanged = redis.call('GET', entry) == ARGV[2]
@@ -40,7 +50,11 @@ if ARGV[2] then
     redis.call('ZADD', alarm_at, not_after - math.min(ALARM_SECONDS, math.floor(lifetime * ALARM_FRACTION)), name)
     redis.call('HSET', state, 'not_before', not_before, 'not_after', not_after, 'renew_at', renew_at)
   else
-    -- No validity to schedule by: the renewer looks at it now (and reads it then).
+    -- No validity to schedule by: the renewer looks at it now (and reads it then); what the
+    -- previous certificate had scheduled no longer applies.
+    for _, index in ipairs({ renew_at_key, expiry, alarm_at }) do
+      redis.call('ZREM', index, name)
+    end
     redis.call('ZADD', due, 0, name)
   end
 else
