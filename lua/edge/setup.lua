@@ -116,12 +116,8 @@ local function start_renewal()
       return provider.issue_cert(auto_ssl, domain, { replaces = replaces })
     end,
     domain_check = domain_check,
-    ari_offered = function()
-      return provider.offers_renewal_info(storage)
-    end,
-    renewal_info = function(cert_id)
-      return provider.renewal_info(storage, cert_id)
-    end,
+    ari_offered = provider.offers_renewal_info,
+    renewal_info = provider.renewal_info,
     cert_id = require("edge.acme.crypto").ari_cert_id,
     renewals_per_hour = r.renewals_per_hour,
     pass_interval = r.pass_interval,

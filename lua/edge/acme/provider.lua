@@ -130,15 +130,24 @@ local function order(storage, domain, deadline, replaces)
   return cert, err, problem
 end
 
--- The CA's ARI window for a certificate (edge.acme.renewal_info.fetch), asked with this
--- worker's client of the environment's account: a window, false when the CA offers no ARI, or
--- nil and an error.
-function _M.renewal_info(storage, cert_id)
-  local loaded, err = load_account(storage.adapter)
-  if not loaded then
-    return nil, err
+-- Per worker: a client for the directory and ARI only. renewalInfo is not authenticated, so
+-- asking it needs no account (loading one would register it with a CA that forgot it).
+local info_client
+local function directory_client()
+  if not info_client or info_client.directory_url ~= options.directory_url then
+    info_client = acme_client.new({
+      directory_url = options.directory_url,
+      timeout = options.timeout,
+      account_key = assert(require("edge.acme.crypto").generate_key("ec-p256")),
+    })
   end
-  return renewal_info.fetch(client_of(loaded, storage), cert_id)
+  return info_client
+end
+
+-- The CA's ARI window for a certificate (edge.acme.renewal_info.fetch): a window, false when
+-- the CA offers no ARI, or nil and an error.
+function _M.renewal_info(cert_id)
+  return renewal_info.fetch(directory_client(), cert_id)
 end
 
 -- Records the name's state for the domains API; best effort (an order never fails for it).
@@ -154,12 +163,11 @@ end
 -- After a failure to learn it (no account, no directory), false for a minute: a pass does not
 -- wait on the CA for every name.
 local directory_failed_at = -math.huge
-function _M.offers_renewal_info(storage)
+function _M.offers_renewal_info()
   if ngx.now() - directory_failed_at < 60 then
     return false
   end
-  local loaded = load_account(storage.adapter)
-  local dir = loaded and client_of(loaded, storage):directory()
+  local dir = directory_client():directory()
   if type(dir) ~= "table" then
     directory_failed_at = ngx.now()
     return false
