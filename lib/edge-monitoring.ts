@@ -41,19 +41,21 @@ export class EdgeMonitoring extends Construct {
         evaluationPeriods: 2, treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       }));
     }
-    // The renewer logs "certificates near expiry" at each pass while any certificate is within 7
-    // days (or a tenth of its lifetime) of expiry (lua/edge/renewal/renewer.lua, report).
-    const nearExpiry = new logs.MetricFilter(this, 'CertificatesNearExpiryLines', {
+    // Counts the edge pods' log lines of this namespace that contain `text`.
+    const linesContaining = (id: string, text: string, metricName: string) => new logs.MetricFilter(this, id, {
       logGroup: props.applicationLogs,
       filterPattern: logs.FilterPattern.all(
         logs.FilterPattern.stringValue('$.kubernetes.namespace_name', '=', props.environmentName),
-        logs.FilterPattern.stringValue('$.log', '=', '*certificates near expiry*'),
+        logs.FilterPattern.stringValue('$.log', '=', `*${text}*`),
       ),
       metricNamespace: 'CustomDomainEdge',
-      metricName: 'CertificatesNearExpiryReports',
+      metricName,
       dimensions: { Environment: '$.kubernetes.namespace_name' },
       metricValue: '1',
     });
+    // The renewer logs "certificates near expiry" at each pass while any certificate is within 7
+    // days (or a tenth of its lifetime) of expiry (lua/edge/renewal/renewer.lua, report).
+    const nearExpiry = linesContaining('CertificatesNearExpiryLines', 'certificates near expiry', 'CertificatesNearExpiryReports');
     this.alarms.push(new cloudwatch.Alarm(this, 'CertificatesNearExpiry', {
       alarmDescription: `${props.environmentName}: a certificate is within 7 days (or a tenth of its lifetime) of expiry and not renewed: see the renewer's log`,
       metric: nearExpiry.metric({ statistic: 'Sum', period: Duration.minutes(5), dimensionsMap: { Environment: props.environmentName } }),
@@ -65,17 +67,7 @@ export class EdgeMonitoring extends Construct {
     // an hour (lua/edge/renewal/renewer.lua): no such line for 2 hours means no renewals. A
     // filter with dimensions can publish no default value, so the hours without a line are
     // missing data, treated as breaching.
-    const reports = new logs.MetricFilter(this, 'RenewalReportLines', {
-      logGroup: props.applicationLogs,
-      filterPattern: logs.FilterPattern.all(
-        logs.FilterPattern.stringValue('$.kubernetes.namespace_name', '=', props.environmentName),
-        logs.FilterPattern.stringValue('$.log', '=', '*edge: renewal report:*'),
-      ),
-      metricNamespace: 'CustomDomainEdge',
-      metricName: 'RenewalReports',
-      dimensions: { Environment: '$.kubernetes.namespace_name' },
-      metricValue: '1',
-    });
+    const reports = linesContaining('RenewalReportLines', 'edge: renewal report:', 'RenewalReports');
     this.alarms.push(new cloudwatch.Alarm(this, 'RenewerSilent', {
       alarmDescription: `${props.environmentName}: no renewal report from the renewer for 2 hours: certificates are not being renewed (see the runbook, "A certificate near expiry")`,
       metric: reports.metric({ statistic: 'Sum', period: Duration.hours(1), dimensionsMap: { Environment: props.environmentName } }),
