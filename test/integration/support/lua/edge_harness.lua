@@ -54,17 +54,8 @@ local function now_ms()
   return ngx.now() * 1000
 end
 
-local function reply(value)
-  ngx.header["Content-Type"] = "application/json"
-  ngx.say(cjson.encode(value))
-end
-
-local function null(value)
-  if value == nil then
-    return ngx.null
-  end
-  return value
-end
+local harness_json = require "harness_json"
+local reply, null = harness_json.reply, harness_json.null
 
 -- GET /normalize?name=<name>
 function _M.normalize()

@@ -116,29 +116,8 @@ local function make_renewer(o, record)
   })
 end
 
-local function body()
-  ngx.req.read_body()
-  local data = ngx.req.get_body_data()
-  local decoded = data and cjson.decode(data)
-  if type(decoded) ~= "table" then
-    ngx.status = 400
-    ngx.say("a JSON body is required")
-    return ngx.exit(400)
-  end
-  return decoded
-end
-
-local function reply(value)
-  ngx.header["Content-Type"] = "application/json"
-  ngx.say(cjson.encode(value))
-end
-
-local function null(value)
-  if value == nil then
-    return ngx.null
-  end
-  return value
-end
+local harness_json = require "harness_json"
+local body, reply, null = harness_json.body, harness_json.reply, harness_json.null
 
 -- POST /pass {prefix, renewals_per_hour, pass_interval, batch, issuer = "ok"|"fail"|"ratelimit"|"slow", ari,
 -- lease_lost_after_orders}: one renewer pass with the stand-ins; keep() says the lease is held
