@@ -49,7 +49,8 @@ end
 -- produces and registers the account to store. Instances that lose the mark wait for it.
 local function exclusively(adapter, stale_url, make, wait)
   local deadline = ngx.now() + wait
-  while true do
+  -- The stored account, or nil and an error; done (the account to use) when it needs no new one.
+  local function read()
     local stored, err = adapter:get(STORE_KEY)
     if err then
       return nil, err
@@ -58,7 +59,14 @@ local function exclusively(adapter, stale_url, make, wait)
     if stored and not account then
       return nil, "the stored ACME account is not valid"
     end
-    if account and account.url and account.url ~= stale_url then
+    return account, nil, account and account.url and account.url ~= stale_url
+  end
+  while true do
+    local account, err, done = read()
+    if err then
+      return nil, err
+    end
+    if done then
       return account
     end
     local won
@@ -67,6 +75,12 @@ local function exclusively(adapter, stale_url, make, wait)
       return nil, err
     end
     if won then
+      -- Another instance may have stored a new account between the read and the mark: read again.
+      account, err, done = read()
+      if err or done then
+        adapter:delete(REGISTERING_KEY)
+        return account, err
+      end
       account, err = make(account and not account.url and account or nil)
       if account then
         local stored_ok, store_err = adapter:set(STORE_KEY, encode(account))
